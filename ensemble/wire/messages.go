@@ -1,0 +1,143 @@
+package wire
+
+import "github.com/zabkit/zabkit/tree"
+
+// ProtocolVersion is sent in every handshake. A server refuses a client whose
+// version it does not speak with CodeBadProtocol.
+const ProtocolVersion = 1
+
+// DefaultMaxFrame is the default cap on one frame's body (1 MiB of data plus
+// room for the envelope), checked before anything is allocated.
+const DefaultMaxFrame = 1<<20 + 64<<10
+
+// OpCode names a client request.
+type OpCode uint8
+
+// The request op codes.
+const (
+	OpPing           OpCode = 1  // keeps the session alive; reply has no body
+	OpCreate         OpCode = 2  // Path, Data, Mode, TTL -> Path, Stat
+	OpDelete         OpCode = 3  // Path, Version
+	OpSetData        OpCode = 4  // Path, Data, Version -> Stat
+	OpGetData        OpCode = 5  // Path, Watch -> Data, Stat
+	OpExists         OpCode = 6  // Path, Watch -> Stat (CodeNoNode if missing; the watch is set either way)
+	OpGetChildren    OpCode = 7  // Path, Watch, After, Max -> Children (sorted), Stat, More
+	OpMulti          OpCode = 8  // Ops -> Results
+	OpSync           OpCode = 9  // Path -> Path; later reads see every write committed before it
+	OpGetEphemerals  OpCode = 10 // Path (prefix, "/" for all) -> Children (full paths)
+	OpCheck          OpCode = 11 // Path, Version (alone; inside a multi use tree.OpCheck)
+	OpAddWatch       OpCode = 12 // Path, WatchMode: persistent or persistent-recursive
+	OpRemoveWatches  OpCode = 13 // Path, WatchType -> CodeNoWatcher if none matched
+	OpSetWatches     OpCode = 14 // RelZxid, Watches: re-registers watches after reconnect
+	OpCountChildren  OpCode = 15 // Path -> Count (all descendants, ZooKeeper's getAllChildrenNumber)
+	OpCloseSession   OpCode = 16 // ends the session; ephemerals go at once
+	OpLinearizedRead OpCode = 17 // Path -> Data, Stat, as OpGetData but linearizable (read-index)
+)
+
+// WatchMode is the mode of an OpAddWatch request (ZooKeeper's AddWatchMode).
+type WatchMode uint8
+
+// The persistent watch modes.
+const (
+	WatchPersistent          WatchMode = 0
+	WatchPersistentRecursive WatchMode = 1
+)
+
+// WatchType selects which watches OpRemoveWatches removes (ZooKeeper's WatcherType).
+type WatchType uint8
+
+// The watch types for OpRemoveWatches.
+const (
+	WatchTypeChildren WatchType = 1
+	WatchTypeData     WatchType = 2 // data and exists watches
+	WatchTypeAny      WatchType = 3 // every watch on the path, persistent ones included
+)
+
+// Xids the server uses for frames that answer no request.
+const (
+	XidWatchEvent int64 = -1 // Response.Event is set
+)
+
+// ConnectRequest is the first frame a client sends on a new connection.
+// SessionID 0 asks for a new session; otherwise the client resumes that
+// session and must present its Password.
+type ConnectRequest struct {
+	ProtocolVersion int32          `msgpack:"pv"`
+	LastZxidSeen    tree.Zxid      `msgpack:"lz"`
+	Timeout         int32          `msgpack:"to"` // requested session timeout, ms
+	SessionID       tree.SessionID `msgpack:"s"`
+	Password        []byte         `msgpack:"pw"`
+}
+
+// ConnectResponse answers a ConnectRequest. Code is CodeOK, or the reason the
+// server refused (CodeSessionExpired, CodeAuthFailed, CodeBadProtocol,
+// CodeTooManyConnections, CodeStaleServer when the server has not yet seen
+// LastZxidSeen); after a refusal the server closes the connection.
+type ConnectResponse struct {
+	Code            Code           `msgpack:"c"`
+	Message         string         `msgpack:"msg,omitempty"`
+	ProtocolVersion int32          `msgpack:"pv"`
+	Timeout         int32          `msgpack:"to"` // negotiated timeout, ms
+	SessionID       tree.SessionID `msgpack:"s"`
+	Password        []byte         `msgpack:"pw"`
+	ServerID        uint32         `msgpack:"sid"`
+	LastZxid        tree.Zxid      `msgpack:"lz"`
+	MaxFrame        int32          `msgpack:"mf"` // the largest body the server accepts
+}
+
+// Request is one client request after the handshake. Fields a given op does
+// not use are left zero and cost nothing on the wire.
+type Request struct {
+	Xid       int64           `msgpack:"x"`
+	Op        OpCode          `msgpack:"o"`
+	Path      string          `msgpack:"p,omitempty"`
+	Data      []byte          `msgpack:"d,omitempty"`
+	Version   int32           `msgpack:"v,omitempty"`
+	Mode      tree.CreateMode `msgpack:"m,omitempty"`
+	TTL       int64           `msgpack:"ttl,omitempty"` // ms
+	Watch     bool            `msgpack:"w,omitempty"`
+	WatchMode WatchMode       `msgpack:"wm,omitempty"`
+	WatchType WatchType       `msgpack:"wt,omitempty"`
+	After     string          `msgpack:"af,omitempty"` // OpGetChildren: list names after this one
+	Max       int32           `msgpack:"mx,omitempty"` // OpGetChildren: at most this many names (0: all that fit)
+	Ops       []tree.Op       `msgpack:"ops,omitempty"`
+	RelZxid   tree.Zxid       `msgpack:"rz,omitempty"`
+	Watches   *WatchSet       `msgpack:"ws,omitempty"`
+}
+
+// WatchSet lists the watches a client re-registers with OpSetWatches after a
+// reconnect. The server fires at once any watch whose node changed after
+// RelZxid, as ZooKeeper's setWatches does.
+type WatchSet struct {
+	Data                []string `msgpack:"d,omitempty"`
+	Exist               []string `msgpack:"e,omitempty"`
+	Child               []string `msgpack:"c,omitempty"`
+	Persistent          []string `msgpack:"p,omitempty"`
+	PersistentRecursive []string `msgpack:"r,omitempty"`
+}
+
+// OpResult is one op's outcome inside a multi's reply.
+type OpResult struct {
+	Type tree.OpType `msgpack:"t"`
+	Code Code        `msgpack:"c"`
+	Path string      `msgpack:"p,omitempty"`
+	Stat *tree.Stat  `msgpack:"s,omitempty"`
+}
+
+// Response answers the Request with the same Xid, or carries a watch event
+// (Xid == XidWatchEvent). Zxid is the last zxid the server had applied when
+// it answered; the client keeps the largest it has seen.
+type Response struct {
+	Xid      int64       `msgpack:"x"`
+	Zxid     tree.Zxid   `msgpack:"z"`
+	Code     Code        `msgpack:"c,omitempty"`
+	Message  string      `msgpack:"msg,omitempty"` // detail for a non-OK code
+	Path     string      `msgpack:"p,omitempty"`
+	Data     []byte      `msgpack:"d,omitempty"`
+	Stat     *tree.Stat  `msgpack:"s,omitempty"`
+	Children []string    `msgpack:"ch,omitempty"`
+	More     bool        `msgpack:"mo,omitempty"` // OpGetChildren: more names follow the last one
+	Count    int64       `msgpack:"n,omitempty"`
+	Results  []OpResult  `msgpack:"r,omitempty"`
+	Event    *tree.Event `msgpack:"e,omitempty"`
+}
