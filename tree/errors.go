@@ -36,4 +36,6 @@ var (
 	ErrZxidOrder = errors.New("tree: zxid not increasing")
 	// ErrCorruptSnapshot: a snapshot failed its checks while being decoded.
 	ErrCorruptSnapshot = errors.New("tree: corrupt snapshot")
+	// ErrReleased is returned by Frozen.WriteTo after Frozen.Release.
+	ErrReleased = errors.New("tree: snapshot view already released")
 )
