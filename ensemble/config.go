@@ -1,0 +1,150 @@
+package ensemble
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/zabkit/zabkit/ensemble/wire"
+	"github.com/zabkit/zabkit/internal/vfs"
+)
+
+// Defaults applied by New to zero Config fields.
+const (
+	// DefaultClientAddr is where a peer serves clients unless told otherwise.
+	DefaultClientAddr = "127.0.0.1:2281"
+	// DefaultTickTime is the session tick: expiry is checked once per tick.
+	DefaultTickTime = 2 * time.Second
+	// DefaultMaxDataBytes is the largest znode data accepted (1 MiB).
+	DefaultMaxDataBytes = 1 << 20
+	// DefaultMaxConnsPerIP caps the open client connections from one IP.
+	DefaultMaxConnsPerIP = 60
+	// DefaultMaxOutstanding caps the requests of one connection whose reply
+	// has not been written yet.
+	DefaultMaxOutstanding = 1000
+	// DefaultSnapshotEvery is how many txns are applied between snapshots.
+	DefaultSnapshotEvery = 100000
+	// DefaultSnapshotRetain is how many snapshots (and the log they need) are kept.
+	DefaultSnapshotRetain = 3
+)
+
+// Config configures a standalone peer. Zero fields take the defaults named
+// on each field; New returns an error wrapping ErrConfig for values that make
+// no sense.
+type Config struct {
+	// ServerID is this peer's id (0..255); it is the top byte of every
+	// session id the peer creates.
+	ServerID uint32
+	// DataDir holds the txn log (DataDir/log) and snapshots (DataDir/snap).
+	// Required.
+	DataDir string
+	// ClientAddr is the TCP address clients connect to; DefaultClientAddr if
+	// empty. Tests use "127.0.0.1:0".
+	ClientAddr string
+	// TickTime is the session tick; DefaultTickTime if zero. Session expiry
+	// and container/TTL expiry are checked every tick.
+	TickTime time.Duration
+	// MinSessionTimeout and MaxSessionTimeout bound the timeout a client may
+	// negotiate; 2 and 20 ticks if zero.
+	MinSessionTimeout time.Duration
+	MaxSessionTimeout time.Duration
+	// MaxFrame caps one frame's body in either direction; wire.DefaultMaxFrame
+	// if zero. It must leave room for MaxDataBytes plus the envelope.
+	MaxFrame int
+	// MaxDataBytes caps one znode's data; DefaultMaxDataBytes if zero.
+	MaxDataBytes int
+	// MaxConnsPerIP caps the open connections from one IP address;
+	// DefaultMaxConnsPerIP if zero, no limit if negative.
+	MaxConnsPerIP int
+	// MaxOutstanding caps, per connection, the requests read whose reply has
+	// not been written yet; at the cap the peer stops reading that
+	// connection until replies drain (back-pressure, no error).
+	// DefaultMaxOutstanding if zero.
+	MaxOutstanding int
+	// SnapshotEvery is the number of applied txns between snapshots;
+	// DefaultSnapshotEvery if zero.
+	SnapshotEvery int
+	// SnapshotRetain is how many snapshots are kept, with the log needed to
+	// replay from the oldest of them; DefaultSnapshotRetain if zero.
+	SnapshotRetain int
+	// FS is the filesystem for the log and snapshots; vfs.OS() if nil.
+	FS vfs.FS
+	// Logger receives the peer's logs; nil discards them.
+	Logger *slog.Logger
+}
+
+// withDefaults returns cfg with every zero field set to its default, or an
+// error wrapping ErrConfig.
+func (cfg Config) withDefaults() (Config, error) {
+	if cfg.DataDir == "" {
+		return cfg, fmt.Errorf("%w: DataDir is required", ErrConfig)
+	}
+	if cfg.ServerID > 255 {
+		return cfg, fmt.Errorf("%w: ServerID %d is over 255", ErrConfig, cfg.ServerID)
+	}
+	if cfg.ClientAddr == "" {
+		cfg.ClientAddr = DefaultClientAddr
+	}
+	if cfg.TickTime == 0 {
+		cfg.TickTime = DefaultTickTime
+	}
+	if cfg.TickTime < 0 {
+		return cfg, fmt.Errorf("%w: negative TickTime", ErrConfig)
+	}
+	if cfg.MinSessionTimeout == 0 {
+		cfg.MinSessionTimeout = 2 * cfg.TickTime
+	}
+	if cfg.MaxSessionTimeout == 0 {
+		cfg.MaxSessionTimeout = 20 * cfg.TickTime
+	}
+	if cfg.MinSessionTimeout < 0 || cfg.MaxSessionTimeout < cfg.MinSessionTimeout {
+		return cfg, fmt.Errorf("%w: session timeout bounds [%v, %v]", ErrConfig, cfg.MinSessionTimeout, cfg.MaxSessionTimeout)
+	}
+	if cfg.MaxSessionTimeout.Milliseconds() > 1<<31-1 {
+		return cfg, fmt.Errorf("%w: MaxSessionTimeout %v does not fit in int32 milliseconds", ErrConfig, cfg.MaxSessionTimeout)
+	}
+	if cfg.MaxDataBytes == 0 {
+		cfg.MaxDataBytes = DefaultMaxDataBytes
+	}
+	if cfg.MaxFrame == 0 {
+		cfg.MaxFrame = wire.DefaultMaxFrame
+	}
+	if cfg.MaxDataBytes < 0 || cfg.MaxFrame < 0 {
+		return cfg, fmt.Errorf("%w: negative MaxDataBytes or MaxFrame", ErrConfig)
+	}
+	if cfg.MaxFrame < cfg.MaxDataBytes+minEnvelope {
+		return cfg, fmt.Errorf("%w: MaxFrame %d leaves no room for MaxDataBytes %d plus %d bytes of envelope",
+			ErrConfig, cfg.MaxFrame, cfg.MaxDataBytes, minEnvelope)
+	}
+	if cfg.MaxConnsPerIP == 0 {
+		cfg.MaxConnsPerIP = DefaultMaxConnsPerIP
+	}
+	if cfg.MaxOutstanding <= 0 {
+		if cfg.MaxOutstanding < 0 {
+			return cfg, fmt.Errorf("%w: negative MaxOutstanding", ErrConfig)
+		}
+		cfg.MaxOutstanding = DefaultMaxOutstanding
+	}
+	if cfg.SnapshotEvery <= 0 {
+		if cfg.SnapshotEvery < 0 {
+			return cfg, fmt.Errorf("%w: negative SnapshotEvery", ErrConfig)
+		}
+		cfg.SnapshotEvery = DefaultSnapshotEvery
+	}
+	if cfg.SnapshotRetain <= 0 {
+		if cfg.SnapshotRetain < 0 {
+			return cfg, fmt.Errorf("%w: negative SnapshotRetain", ErrConfig)
+		}
+		cfg.SnapshotRetain = DefaultSnapshotRetain
+	}
+	if cfg.FS == nil {
+		cfg.FS = vfs.OS()
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return cfg, nil
+}
+
+// minEnvelope is the room a frame needs beyond its data: path, xid, stat.
+const minEnvelope = 4 << 10
