@@ -48,13 +48,19 @@ func (c *conn) readLocked(req *wire.Request) {
 		c.replyLocked(wire.Response{Xid: xid, Stat: &st})
 
 	case wire.OpGetChildren:
-		names, st, more, err := s.tree.Children(req.Path, req.After, int(req.Max))
+		// Ask the tree for no more names than could fit in one frame (each
+		// costs at least one byte of name and five of framing), then trim
+		// by the real sizes so that no reply exceeds the frame cap.
+		budget := s.cfg.MaxFrame - replyOverhead
+		limit := int(req.Max)
+		if fit := budget/6 + 1; limit <= 0 || limit > fit {
+			limit = fit
+		}
+		names, st, more, err := s.tree.Children(req.Path, req.After, limit)
 		if err != nil {
 			c.replyLocked(errResponse(xid, err))
 			return
 		}
-		// Page so that no reply exceeds the frame cap.
-		budget := s.cfg.MaxFrame - replyOverhead
 		for i, name := range names {
 			budget -= len(name) + 5
 			if budget < 0 {
@@ -97,6 +103,10 @@ func (c *conn) readLocked(req *wire.Request) {
 		case wire.WatchTypeAny:
 			kinds = []tree.WatchKind{tree.WatchData, tree.WatchExist, tree.WatchChild,
 				tree.WatchPersistent, tree.WatchPersistentRecursive}
+		case wire.WatchTypePersistent:
+			kinds = []tree.WatchKind{tree.WatchPersistent}
+		case wire.WatchTypePersistentRecursive:
+			kinds = []tree.WatchKind{tree.WatchPersistentRecursive}
 		default:
 			c.replyLocked(errResponse(xid, fmt.Errorf("%w: watch type %d", tree.ErrBadArguments, req.WatchType)))
 			return

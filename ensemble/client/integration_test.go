@@ -15,6 +15,7 @@ import (
 
 	"github.com/zabkit/zabkit/ensemble"
 	"github.com/zabkit/zabkit/ensemble/client"
+	"github.com/zabkit/zabkit/ensemble/wire"
 	"github.com/zabkit/zabkit/tree"
 )
 
@@ -335,4 +336,56 @@ func TestIntegrationConcurrent(t *testing.T) {
 	n, err := c.CountChildren(ctx, "/")
 	require.NoError(t, err)
 	assert.Equal(t, int64(workers*each), n)
+}
+
+// Removing a persistent watch removes only that kind on the server: a
+// one-shot data watch on the same path still fires, and the removed watch's
+// channel is closed.
+func TestIntegrationRemovePersistentKeepsOneShot(t *testing.T) {
+	s := startServer(t, serverConfig(t, t.TempDir()))
+	c := dial(t, s.Addr().String())
+	ctx := ctxFor(t)
+	_, err := c.Create(ctx, "/w", []byte("a"), tree.ModePersistent)
+	require.NoError(t, err)
+
+	pw, err := c.AddWatch(ctx, "/w", false)
+	require.NoError(t, err)
+	_, _, oneShot, err := c.GetW(ctx, "/w")
+	require.NoError(t, err)
+
+	require.NoError(t, pw.Remove(ctx))
+	_, err = c.Set(ctx, "/w", []byte("b"), tree.AnyVersion)
+	require.NoError(t, err)
+
+	ev := next(t, oneShot)
+	require.NoError(t, ev.Err)
+	assert.Equal(t, tree.EventNodeDataChanged, ev.Type)
+	requireClosed(t, pw.C)
+
+	// RemoveWatches by type removes exactly that kind.
+	rw, err := c.AddWatch(ctx, "/", true)
+	require.NoError(t, err)
+	_, _, _, err = c.ChildrenW(ctx, "/")
+	require.NoError(t, err)
+	require.NoError(t, c.RemoveWatches(ctx, "/", wire.WatchTypePersistentRecursive))
+	assert.ErrorIs(t, next(t, rw.C).Err, client.ErrWatchRemoved)
+	requireClosed(t, rw.C)
+	assert.ErrorIs(t, c.RemoveWatches(ctx, "/", wire.WatchTypePersistentRecursive), client.ErrNoWatcher)
+	require.NoError(t, c.RemoveWatches(ctx, "/", wire.WatchTypeChildren), "the child watch is still there")
+}
+
+// requireClosed fails unless ch is closed, once what is buffered is drained.
+func requireClosed(t testing.TB, ch <-chan client.Event) {
+	t.Helper()
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case _, open := <-ch:
+			if !open {
+				return
+			}
+		case <-timeout:
+			t.Fatal("channel not closed")
+		}
+	}
 }

@@ -387,14 +387,15 @@ func (c *Client) AddWatch(ctx context.Context, path string, recursive bool) (*Wa
 
 // RemoveWatches removes this session's watches of type t on path, on the
 // server and here: wire.WatchTypeData removes data and exists watches,
-// WatchTypeChildren child watches, WatchTypeAny every watch including
-// persistent ones. Each removed channel gets Event{Err: ErrWatchRemoved}
+// WatchTypeChildren child watches, WatchTypePersistent and
+// WatchTypePersistentRecursive that persistent watch, WatchTypeAny every
+// watch including persistent ones. Each removed channel gets Event{Err: ErrWatchRemoved}
 // and is closed. It fails with ErrNoWatcher when the server had none.
 func (c *Client) RemoveWatches(ctx context.Context, path string, t wire.WatchType) error {
 	if err := checkPath(path, false); err != nil {
 		return err
 	}
-	if t != wire.WatchTypeChildren && t != wire.WatchTypeData && t != wire.WatchTypeAny {
+	if t < wire.WatchTypeChildren || t > wire.WatchTypePersistentRecursive {
 		return fmt.Errorf("%w: watch type %d", ErrBadArguments, t)
 	}
 	cl := newCall(wire.OpRemoveWatches, path)

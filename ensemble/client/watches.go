@@ -177,19 +177,26 @@ func (r *registry) removeLocal(path string, t wire.WatchType) {
 	if t == wire.WatchTypeChildren || t == wire.WatchTypeAny {
 		r.fireLocked(kindChild, path, ev)
 	}
-	if t == wire.WatchTypeAny {
-		for _, m := range []map[string][]*Watch{r.persistent, r.recursive} {
-			for _, w := range m[path] {
-				w.finish(ErrWatchRemoved)
-			}
-			delete(m, path)
+	var maps []map[string][]*Watch
+	switch t {
+	case wire.WatchTypeAny:
+		maps = []map[string][]*Watch{r.persistent, r.recursive}
+	case wire.WatchTypePersistent:
+		maps = []map[string][]*Watch{r.persistent}
+	case wire.WatchTypePersistentRecursive:
+		maps = []map[string][]*Watch{r.recursive}
+	}
+	for _, m := range maps {
+		for _, w := range m[path] {
+			w.finish(ErrWatchRemoved)
 		}
+		delete(m, path)
 	}
 }
 
 // unregister removes w from the registry. It reports whether w was there,
-// and whether any other watch remains on w's path (so that the server's
-// watch must stay).
+// and whether another watch of the same kind (persistent or recursive)
+// remains on w's path (so that the server's watch must stay).
 func (r *registry) unregister(w *Watch) (found, others bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -207,7 +214,7 @@ func (r *registry) unregister(w *Watch) (found, others bool) {
 			m[w.path] = ws
 		}
 	}
-	others = len(r.persistent[w.path]) > 0 || len(r.recursive[w.path]) > 0
+	others = len(m[w.path]) > 0
 	for k := range r.oneShot {
 		others = others || len(r.oneShot[k][w.path]) > 0
 	}
@@ -459,13 +466,12 @@ func (w *Watch) pump() {
 
 // Remove ends the watch: C is closed at once (events not yet in C are
 // dropped; those in its buffer can still be received)
-// and, unless another watch of this client remains on the same path, the
-// server is asked to remove its watch too. It returns ctx.Err() if ctx ends
-// first, or the server's error; removing a watch that is already gone, or
-// after Close or expiry, returns nil. A persistent watch the server keeps
-// because other local watches share its path costs only traffic: its events
-// find no local watch and are dropped, and it is not re-registered after a
-// reconnect.
+// and, unless another watch of this client of the same kind (persistent or
+// recursive) remains on the same path, the server is asked to remove that
+// kind of watch on the path (WatchTypePersistent or
+// WatchTypePersistentRecursive), leaving one-shot watches there alone. It
+// returns ctx.Err() if ctx ends first, or the server's error; removing a
+// watch that is already gone, or after Close or expiry, returns nil.
 func (w *Watch) Remove(ctx context.Context) error {
 	found, others := w.c.watches.unregister(w)
 	w.kill(nil)
@@ -474,7 +480,10 @@ func (w *Watch) Remove(ctx context.Context) error {
 		return nil
 	}
 	cl := newCall(wire.OpRemoveWatches, w.path)
-	cl.req.WatchType = wire.WatchTypeAny
+	cl.req.WatchType = wire.WatchTypePersistent
+	if w.recursive {
+		cl.req.WatchType = wire.WatchTypePersistentRecursive
+	}
 	err := w.c.do(ctx, cl)
 	if errors.Is(err, ErrNoWatcher) || errors.Is(err, ErrClosed) || errors.Is(err, ErrSessionExpired) {
 		return nil

@@ -51,6 +51,10 @@ const (
 	WatchTypeChildren WatchType = 1
 	WatchTypeData     WatchType = 2 // data and exists watches
 	WatchTypeAny      WatchType = 3 // every watch on the path, persistent ones included
+	// WatchTypePersistent removes the persistent (non-recursive) watch only.
+	WatchTypePersistent WatchType = 4
+	// WatchTypePersistentRecursive removes the persistent recursive watch only.
+	WatchTypePersistentRecursive WatchType = 5
 )
 
 // Xids the server uses for frames that answer no request.
