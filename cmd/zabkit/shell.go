@@ -246,9 +246,11 @@ func (sh *shell) commandNames() []string {
 	return names
 }
 
-// splitLine splits a shell line into words. Single quotes keep everything
-// literally; double quotes allow \" and \\; a backslash outside quotes
-// escapes the next character. "" is an empty word.
+// splitLine splits a shell line into words at spaces, as zkCli does: a
+// quote groups only when a word starts with it (single quotes keep
+// everything literally; double quotes allow \" and \\; "" is an empty
+// word), and inside a word every character is literal, so JSON typed as
+// {"a":1} is stored as typed.
 func splitLine(s string) ([]string, error) {
 	var words []string
 	var cur strings.Builder
@@ -262,6 +264,8 @@ func splitLine(s string) ([]string, error) {
 				cur.Reset()
 				inWord = false
 			}
+		case inWord:
+			cur.WriteByte(ch)
 		case ch == '\'':
 			inWord = true
 			j := strings.IndexByte(s[i+1:], '\'')
@@ -288,10 +292,6 @@ func splitLine(s string) ([]string, error) {
 			if !closed {
 				return nil, errors.New(`unterminated " quote`)
 			}
-		case ch == '\\' && i+1 < len(s):
-			inWord = true
-			i++
-			cur.WriteByte(s[i])
 		default:
 			inWord = true
 			cur.WriteByte(ch)
