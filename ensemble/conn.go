@@ -38,6 +38,10 @@ type outItem struct {
 	// reply marks the answer to a request: writing it frees one of the
 	// connection's outstanding slots.
 	reply bool
+	// stat, when hasStat, is resp's Stat, kept in the item so that a read's
+	// reply costs no allocation for it; the writer points resp.Stat here.
+	stat    tree.Stat
+	hasStat bool
 }
 
 // pendingItem is one request of a connection that is not answered yet and
@@ -178,6 +182,13 @@ func (c *conn) replyLocked(resp wire.Response) {
 	c.enqueue(outItem{resp: resp, reply: true})
 }
 
+// replyStatLocked is replyLocked for a reply whose Stat is st (resp.Stat
+// is nil); st is copied.
+func (c *conn) replyStatLocked(resp wire.Response, st *tree.Stat) {
+	resp.Zxid = c.s.tree.LastZxid()
+	c.enqueue(outItem{resp: resp, reply: true, stat: *st, hasStat: true})
+}
+
 // eventLocked queues a watch event. The watch lock is held.
 func (c *conn) eventLocked(ev tree.Event) {
 	e := ev
@@ -209,6 +220,9 @@ func (c *conn) writeLoop() {
 			it := &items[i]
 			if it.reply {
 				replies++
+			}
+			if it.hasStat {
+				it.resp.Stat = &it.stat
 			}
 			var err error
 			if it.connect != nil {

@@ -29,7 +29,7 @@ func (c *conn) readLocked(req *wire.Request) {
 		if req.Watch {
 			c.addWatch(req.Path, tree.WatchData)
 		}
-		c.replyLocked(wire.Response{Xid: xid, Data: data, Stat: &st})
+		c.replyStatLocked(wire.Response{Xid: xid, Data: data}, &st)
 
 	case wire.OpExists:
 		st, err := s.tree.Exists(req.Path)
@@ -45,7 +45,7 @@ func (c *conn) readLocked(req *wire.Request) {
 			c.replyLocked(errResponse(xid, err))
 			return
 		}
-		c.replyLocked(wire.Response{Xid: xid, Stat: &st})
+		c.replyStatLocked(wire.Response{Xid: xid}, &st)
 
 	case wire.OpGetChildren:
 		// Ask the tree for no more names than could fit in one frame (each
@@ -71,7 +71,7 @@ func (c *conn) readLocked(req *wire.Request) {
 		if req.Watch {
 			c.addWatch(req.Path, tree.WatchChild)
 		}
-		c.replyLocked(wire.Response{Xid: xid, Children: names, Stat: &st, More: more})
+		c.replyStatLocked(wire.Response{Xid: xid, Children: names, More: more}, &st)
 
 	case wire.OpCountChildren:
 		n, err := s.tree.CountDescendants(req.Path)

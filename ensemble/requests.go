@@ -182,6 +182,14 @@ func (c *conn) dispatch(req *wire.Request) {
 			c.local(func() { c.replyLocked(errResponse(xid, err)) })
 			return
 		}
+		if c.idle() {
+			// The common case, without the closure and the copy of req
+			// that queueing behind a write needs.
+			c.s.treeMu.RLock()
+			c.readLocked(req)
+			c.s.treeMu.RUnlock()
+			return
+		}
 		r := *req
 		c.local(func() { c.readLocked(&r) })
 
@@ -242,6 +250,16 @@ func (c *conn) local(fn func()) {
 	c.s.treeMu.RLock()
 	fn()
 	c.s.treeMu.RUnlock()
+}
+
+// idle reports whether nothing of this connection is in the pipeline, so a
+// read may be answered at once. Only the reader adds pipeline items, so the
+// answer holds until the reader itself proposes something.
+func (c *conn) idle() bool {
+	c.pend.Lock()
+	n := len(c.pend.items)
+	c.pend.Unlock()
+	return n == 0
 }
 
 // write proposes txn for this connection's session; reply builds the answer

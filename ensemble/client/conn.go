@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -42,6 +43,10 @@ type conn struct {
 }
 
 const bufSize = 64 << 10
+
+// minBatch is the size below which the writer yields once before flushing,
+// so that callers about to queue join the batch.
+const minBatch = 4 << 10
 
 func newConn(c *Client, nc net.Conn, addr string) *conn {
 	cn := &conn{
@@ -143,7 +148,9 @@ func (cn *conn) takePending(xid int64) *call {
 
 // writeLoop drains the client's queue in order. Each call gets the next
 // xid, is encoded into the batch, and is recorded as pending before the
-// batch is flushed: one write per batch (or per 64 KiB of it).
+// batch is flushed: one write per batch (or per 64 KiB of it). A batch
+// under minBatch, sent while other calls are in flight, waits for one yield
+// of the processor before it is sent.
 func (cn *conn) writeLoop() {
 	defer cn.wg.Done()
 	c := cn.c
@@ -154,39 +161,22 @@ func (cn *conn) writeLoop() {
 		case <-cn.stop:
 			return
 		}
-		c.mu.Lock()
-		batch, c.mu.queue = c.mu.queue, batch[:0]
-		c.mu.Unlock()
-		for i, cl := range batch {
-			cl.encMu.Lock()
-			if cl.state.Load() == callAbandoned {
-				cl.encMu.Unlock()
-				batch[i] = nil
-				continue
-			}
-			cl.req.Xid = c.xid.Add(1)
-			err := cn.ww.WriteRequest(&cl.req)
-			cl.encMu.Unlock()
-			if err != nil {
-				// Nothing was buffered: the call fails alone (too large
-				// for the server, or not encodable).
-				batch[i] = nil
-				c.finish(cl, nil, err)
-				continue
-			}
-			// After addPending the reader may finish cl at any moment:
-			// cl must not be touched again here.
-			if !cn.addPending(cl) {
-				cn.requeue(batch[i:])
+		cn.mu.Lock()
+		inFlight := len(cn.mu.pending)
+		cn.mu.Unlock()
+		var ok bool
+		if batch, ok = cn.encodeQueued(batch); !ok {
+			return
+		}
+		if inFlight > 0 && cn.ww.Buffered() < minBatch {
+			// A small batch while replies are on their way: yield once so
+			// that the callers about to queue (typically those the reader
+			// just woke) join it, and one write carries many requests
+			// instead of one each. With nothing in flight no one is about
+			// to queue, and the yield would only add latency.
+			runtime.Gosched()
+			if batch, ok = cn.encodeQueued(batch); !ok {
 				return
-			}
-			batch[i] = nil
-			if cn.ww.Buffered() >= bufSize {
-				if err := cn.ww.Flush(); err != nil {
-					cn.lost(err)
-					cn.requeue(batch[i+1:])
-					return
-				}
 			}
 		}
 		if err := cn.ww.Flush(); err != nil {
@@ -195,6 +185,50 @@ func (cn *conn) writeLoop() {
 		}
 		cn.lastWrite.Store(c.now())
 	}
+}
+
+// encodeQueued takes everything in the client's queue, gives each call the
+// next xid, encodes it into the batch and records it as pending, flushing
+// only when 64 KiB are buffered. It returns batch (emptied, for reuse) and
+// false if the connection failed.
+func (cn *conn) encodeQueued(batch []*call) ([]*call, bool) {
+	c := cn.c
+	c.mu.Lock()
+	batch, c.mu.queue = c.mu.queue, batch[:0]
+	c.mu.Unlock()
+	for i, cl := range batch {
+		cl.encMu.Lock()
+		if cl.state.Load() == callAbandoned {
+			cl.encMu.Unlock()
+			batch[i] = nil
+			continue
+		}
+		cl.req.Xid = c.xid.Add(1)
+		err := cn.ww.WriteRequest(&cl.req)
+		cl.encMu.Unlock()
+		if err != nil {
+			// Nothing was buffered: the call fails alone (too large
+			// for the server, or not encodable).
+			batch[i] = nil
+			c.finish(cl, nil, err)
+			continue
+		}
+		// After addPending the reader may finish cl at any moment:
+		// cl must not be touched again here.
+		if !cn.addPending(cl) {
+			cn.requeue(batch[i:])
+			return batch[:0], false
+		}
+		batch[i] = nil
+		if cn.ww.Buffered() >= bufSize {
+			if err := cn.ww.Flush(); err != nil {
+				cn.lost(err)
+				cn.requeue(batch[i+1:])
+				return batch[:0], false
+			}
+		}
+	}
+	return batch[:0], true
 }
 
 // requeue puts calls that were never written back at the head of the
@@ -234,10 +268,14 @@ func (cn *conn) readLoop() {
 	var buf []byte
 	var resp wire.Response
 	var armed int64 = -1 << 62
+	now := c.now()
 	for {
 		// The deadline is pushed forward at most every quarter of the read
 		// timeout: a silent server is noticed after 3/4 to 1 read timeout.
-		if now := c.now(); now-armed > int64(readTimeout/4) {
+		// now is when the last frame arrived (one clock read per frame);
+		// the deadline itself is set from a fresh reading.
+		if now-armed > int64(readTimeout/4) {
+			now = c.now()
 			cn.nc.SetReadDeadline(c.epoch.Add(time.Duration(now) + readTimeout))
 			armed = now
 		}
@@ -247,7 +285,8 @@ func (cn *conn) readLoop() {
 			return
 		}
 		buf = body
-		cn.lastRecv.Store(c.now())
+		now = c.now()
+		cn.lastRecv.Store(now)
 		if err := wire.DecodeResponse(body, &resp); err != nil {
 			cn.lost(err)
 			return
