@@ -368,6 +368,16 @@ func (d *decoder) skip() error {
 	return nil
 }
 
+// record decodes a struct that must be present: like fields, but a nil
+// map is an error.
+func (d *decoder) record(field func(k []byte) (bool, error)) error {
+	ok, err := d.fields(field)
+	if err == nil && !ok {
+		err = d.fail("nil instead of a map")
+	}
+	return err
+}
+
 // fields reads a map header and calls field for each key; field decodes the
 // value and reports whether it knew the key. Unknown keys are skipped. A nil
 // map calls nothing and reports false.
@@ -407,7 +417,7 @@ func (d *decoder) fields(field func(k []byte) (bool, error)) (present bool, err 
 }
 
 func (d *decoder) request(r *Request) error {
-	ok, err := d.fields(func(k []byte) (bool, error) {
+	return d.record(func(k []byte) (bool, error) {
 		var err error
 		var v uint8
 		switch string(k) {
@@ -452,10 +462,6 @@ func (d *decoder) request(r *Request) error {
 		}
 		return true, err
 	})
-	if err == nil && !ok {
-		err = d.fail("nil instead of a map")
-	}
-	return err
 }
 
 func (d *decoder) ops() ([]tree.Op, error) {
@@ -668,7 +674,7 @@ func (d *decoder) results() ([]OpResult, error) {
 }
 
 func (d *decoder) response(r *Response) error {
-	ok, err := d.fields(func(k []byte) (bool, error) {
+	return d.record(func(k []byte) (bool, error) {
 		var err error
 		switch string(k) {
 		case "x":
@@ -702,14 +708,10 @@ func (d *decoder) response(r *Response) error {
 		}
 		return true, err
 	})
-	if err == nil && !ok {
-		err = d.fail("nil instead of a map")
-	}
-	return err
 }
 
 func (d *decoder) connectRequest(r *ConnectRequest) error {
-	ok, err := d.fields(func(k []byte) (bool, error) {
+	return d.record(func(k []byte) (bool, error) {
 		var err error
 		var v int64
 		switch string(k) {
@@ -730,14 +732,10 @@ func (d *decoder) connectRequest(r *ConnectRequest) error {
 		}
 		return true, err
 	})
-	if err == nil && !ok {
-		err = d.fail("nil instead of a map")
-	}
-	return err
 }
 
 func (d *decoder) connectResponse(r *ConnectResponse) error {
-	ok, err := d.fields(func(k []byte) (bool, error) {
+	return d.record(func(k []byte) (bool, error) {
 		var err error
 		var v int64
 		switch string(k) {
@@ -768,8 +766,4 @@ func (d *decoder) connectResponse(r *ConnectResponse) error {
 		}
 		return true, err
 	})
-	if err == nil && !ok {
-		err = d.fail("nil instead of a map")
-	}
-	return err
 }
