@@ -96,6 +96,7 @@ the connect string.`,
 		}
 		return nil
 	}
+	cmd.SetUsageFunc(localUsage)
 	return cmd
 }
 

@@ -126,3 +126,18 @@ func nargs(names ...string) cobra.PositionalArgs {
 		return nil
 	}
 }
+
+// localUsage prints a command's usage with its own flags only: the client
+// flags every other command inherits (--servers, --json, ...) mean nothing
+// to the commands that run servers.
+func localUsage(c *cobra.Command) error {
+	w := c.OutOrStderr()
+	fmt.Fprintf(w, "Usage:\n  %s\n", c.UseLine())
+	if c.HasExample() {
+		fmt.Fprintf(w, "\nExamples:\n%s\n", c.Example)
+	}
+	if c.HasAvailableLocalFlags() {
+		fmt.Fprintf(w, "\nFlags:\n%s\n", strings.TrimRight(c.LocalFlags().FlagUsages(), " \n"))
+	}
+	return nil
+}

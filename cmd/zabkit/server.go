@@ -113,5 +113,6 @@ Logs go to stderr.`,
 		logger.Info("shutdown complete")
 		return nil
 	}
+	cmd.SetUsageFunc(localUsage)
 	return cmd
 }

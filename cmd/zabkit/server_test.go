@@ -253,3 +253,18 @@ func TestBinary(t *testing.T) {
 	assert.Equal(t, 0, srv.ProcessState.ExitCode())
 	assert.Contains(t, stderr.String(), `msg="shutdown complete"`)
 }
+
+// The commands that run servers show only their own flags; client commands
+// still show the client flags.
+func TestServerHelpShowsOwnFlags(t *testing.T) {
+	for _, name := range []string{"server", "dev"} {
+		r := cli(t, "", "", name, "--help")
+		require.Equal(t, exitOK, r.code, r.stderr)
+		help := r.stdout + r.stderr
+		assert.Contains(t, help, "--log-level", name)
+		assert.NotContains(t, help, "--servers", name)
+		assert.NotContains(t, help, "Global Flags", name)
+	}
+	r := cli(t, "", "", "get", "--help")
+	assert.Contains(t, r.stdout+r.stderr, "--servers")
+}
