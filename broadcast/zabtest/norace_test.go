@@ -1,0 +1,5 @@
+//go:build !race
+
+package zabtest
+
+const raceEnabled = false
