@@ -101,6 +101,7 @@ With --json it prints one JSON object per result.`,
 	f.IntVar(&cfg.Keys, "keys", 1000, "keys for set, get and mixed")
 	f.IntVar(&cfg.ReadPct, "read-pct", 90, "mixed: percent reads")
 	f.IntVar(&cfg.SessionOps, "session-ops", 500, "session: open+close cycles")
+	f.BoolVar(&cfg.NoDelete, "no-delete", false, "create: keep the created keys (to fill a tree)")
 	f.IntVar(&cfg.Watchers, "watchers", 1000, "watch: watching sessions")
 	f.IntVar(&cfg.Rounds, "rounds", 5, "watch: rounds")
 	f.Var(newDurationValue(0, &cfg.MaxDuration), "max-duration", "cap on one run (0: none)")

@@ -9,7 +9,8 @@
 //
 // # Workloads
 //
-//   - create: creates fresh keys, then reports a delete run over the same keys.
+//   - create: creates fresh keys, then reports a delete run over the same
+//     keys (unless NoDelete).
 //   - set, get, mixed (ReadPct% get, the rest set): over Keys preloaded keys.
 //   - session: opens and closes a session per op.
 //   - watch: Watchers sessions each leave a one-shot data watch on one node;

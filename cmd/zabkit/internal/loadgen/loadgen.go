@@ -33,6 +33,7 @@ type Config struct {
 	Keys           int           // key space for set, get, mixed
 	ReadPct        int           // mixed: percent reads
 	SessionOps     int           // session: open+close cycles per run (default 500)
+	NoDelete       bool          // create: keep the created keys (no delete run)
 	Watchers       int           // watch: number of watching sessions
 	Rounds         int           // watch: rounds
 	SessionTimeout time.Duration // session timeout asked for
@@ -310,6 +311,9 @@ func (r *runner) create(ctx context.Context) ([]Result, error) {
 		_, err := c.Create(ctx, prefix+strconv.Itoa(i), r.val, tree.ModePersistent)
 		return err
 	})
+	if r.cfg.NoDelete {
+		return []Result{created}, nil
+	}
 	n := created.Ops + int(created.Errors)
 	deleted := r.loop(ctx, "delete", sess, n, func(ctx context.Context, c *client.Client, _ *rand.Rand, i int) error {
 		return c.Delete(ctx, prefix+strconv.Itoa(i), tree.AnyVersion)

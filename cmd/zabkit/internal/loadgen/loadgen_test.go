@@ -56,13 +56,26 @@ func TestWorkloads(t *testing.T) {
 			assert.True(t, progressed)
 		})
 	}
+	// NoDelete keeps what create made.
+	kept := cfg
+	kept.NoDelete, kept.Ops = true, 30
+	res, err := Run(context.Background(), "create", kept)
+	require.NoError(t, err)
+	require.Len(t, res, 1)
+	c0, err := client.Connect(context.Background(), []string{addr})
+	require.NoError(t, err)
+	n0, err := c0.CountChildren(context.Background(), Root)
+	require.NoError(t, err)
+	assert.Equal(t, int64(cfg.Keys+1+30), n0)
+	require.NoError(t, c0.Close())
+
 	// create deleted what it made; set/get/mixed left exactly the preloaded keys.
 	c, err := client.Connect(context.Background(), []string{addr})
 	require.NoError(t, err)
 	defer c.Close()
 	n, err := c.CountChildren(context.Background(), Root)
 	require.NoError(t, err)
-	assert.Equal(t, int64(cfg.Keys+1), n, "the preloaded keys and the fan-out node")
+	assert.Equal(t, int64(cfg.Keys+1+30), n, "the preloaded keys, the fan-out node and the kept creates")
 }
 
 func TestRunErrors(t *testing.T) {
