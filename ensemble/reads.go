@@ -255,30 +255,9 @@ func multiResponse(xid int64, res *tree.Result) wire.Response {
 // requests are answered without a txn. It returns nil or an error wrapping
 // tree.ErrBadArguments.
 func (s *Server) validateOp(op *tree.Op) error {
-	switch op.Type {
-	case tree.OpCreate:
-		if !op.Mode.Valid() {
-			return fmt.Errorf("%w: create mode %d", tree.ErrBadArguments, op.Mode)
-		}
-		if err := tree.ValidatePath(op.Path, op.Mode.IsSequential()); err != nil {
-			return err
-		}
-		if op.Mode.IsTTL() {
-			if op.TTL <= 0 || op.TTL > maxTTL {
-				return fmt.Errorf("%w: TTL %d ms out of range (1..%d)", tree.ErrBadArguments, op.TTL, int64(maxTTL))
-			}
-		} else if op.TTL != 0 {
-			return fmt.Errorf("%w: TTL given for %v", tree.ErrBadArguments, op.Mode)
-		}
-	case tree.OpSetData, tree.OpDelete, tree.OpCheck:
-		if err := tree.ValidatePath(op.Path, false); err != nil {
-			return err
-		}
-	default:
+	if op.Type == tree.OpDeleteExpired {
+		// Only the peer itself proposes these.
 		return fmt.Errorf("%w: op %v not allowed from a client", tree.ErrBadArguments, op.Type)
 	}
-	if len(op.Data) > s.cfg.MaxDataBytes {
-		return fmt.Errorf("%w: %d bytes of data, limit %d", tree.ErrBadArguments, len(op.Data), s.cfg.MaxDataBytes)
-	}
-	return nil
+	return tree.CheckOp(op, s.cfg.MaxDataBytes)
 }

@@ -11,9 +11,6 @@ import (
 	"github.com/zabkit/zabkit/tree"
 )
 
-// maxTTL is the largest TTL ZooKeeper accepts (ms): 2^40-1.
-const maxTTL = 1<<40 - 1
-
 // handshake answers a ConnectRequest: a new session (proposed as a
 // TxnCreateSession and answered once durable and applied) or a resumed one.
 // It reports whether the connection may go on to requests.

@@ -73,6 +73,42 @@ func (t *Tree) applyOp(txn *Txn, op *Op, evs *[]Event) OpResult {
 	return OpResult{Type: op.Type, Err: fmt.Errorf("%w: unknown op type %d", ErrBadArguments, op.Type)}
 }
 
+// CheckOp checks what can be checked of op without a tree: a known op
+// type; for a create, a valid mode and a TTL in 1..MaxTTL for TTL modes
+// (and none for the others); a valid path; and data of at most maxData
+// bytes (<= 0: DefaultMaxDataBytes). Apply makes these same checks; a peer
+// calls CheckOp to answer a bad request without proposing a txn. It
+// returns nil or an error wrapping ErrBadArguments.
+func CheckOp(op *Op, maxData int) error {
+	if maxData <= 0 {
+		maxData = DefaultMaxDataBytes
+	}
+	sequential := false
+	switch op.Type {
+	case OpCreate:
+		mode := op.Mode
+		switch {
+		case !mode.Valid():
+			return fmt.Errorf("%w: invalid create mode %d", ErrBadArguments, mode)
+		case mode.IsTTL() && (op.TTL <= 0 || op.TTL > MaxTTL):
+			return fmt.Errorf("%w: TTL %d ms out of range (1..%d)", ErrBadArguments, op.TTL, MaxTTL)
+		case !mode.IsTTL() && op.TTL != 0:
+			return fmt.Errorf("%w: TTL given for mode %v", ErrBadArguments, mode)
+		}
+		sequential = mode.IsSequential()
+	case OpSetData, OpDelete, OpCheck, OpDeleteExpired:
+	default:
+		return fmt.Errorf("%w: unknown op %v", ErrBadArguments, op.Type)
+	}
+	if err := ValidatePath(op.Path, sequential); err != nil {
+		return err
+	}
+	if len(op.Data) > maxData {
+		return fmt.Errorf("%w: data of %d bytes over the %d byte limit", ErrBadArguments, len(op.Data), maxData)
+	}
+	return nil
+}
+
 func badArgs(typ OpType, format string, args ...any) OpResult {
 	return OpResult{Type: typ, Err: fmt.Errorf("%w: "+format, append([]any{ErrBadArguments}, args...)...)}
 }
@@ -90,22 +126,11 @@ func incCversion(cv int32) int32 {
 
 func (t *Tree) create(txn *Txn, op *Op, evs *[]Event) OpResult {
 	const typ = OpCreate
-	mode := op.Mode
-	switch {
-	case !mode.Valid():
-		return badArgs(typ, "invalid create mode %d", mode)
-	case mode.IsTTL() && (op.TTL <= 0 || op.TTL > MaxTTL):
-		return badArgs(typ, "TTL %d ms out of range (1..%d)", op.TTL, MaxTTL)
-	case !mode.IsTTL() && op.TTL != 0:
-		return badArgs(typ, "TTL given for mode %v", mode)
-	}
-	seq := mode.IsSequential()
-	if err := ValidatePath(op.Path, seq); err != nil {
+	if err := CheckOp(op, t.maxData); err != nil {
 		return OpResult{Type: typ, Err: err}
 	}
-	if len(op.Data) > t.maxData {
-		return badArgs(typ, "data of %d bytes over the %d byte limit", len(op.Data), t.maxData)
-	}
+	mode := op.Mode
+	seq := mode.IsSequential()
 	var owner SessionID
 	if mode.IsEphemeral() {
 		if _, ok := t.sessions[txn.Session]; !ok {
@@ -234,11 +259,8 @@ func (t *Tree) deleteNode(txn *Txn, path string, n *node, evs *[]Event) {
 
 func (t *Tree) setData(txn *Txn, op *Op, evs *[]Event) OpResult {
 	const typ = OpSetData
-	if err := ValidatePath(op.Path, false); err != nil {
+	if err := CheckOp(op, t.maxData); err != nil {
 		return OpResult{Type: typ, Err: err}
-	}
-	if len(op.Data) > t.maxData {
-		return badArgs(typ, "data of %d bytes over the %d byte limit", len(op.Data), t.maxData)
 	}
 	n := t.lookup(op.Path)
 	if n == nil {

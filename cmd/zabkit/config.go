@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -36,7 +37,7 @@ func applyConfigFile(fs *pflag.FlagSet, path string, allowed []string) error {
 	sort.Strings(keys)
 	for _, k := range keys {
 		name := flagName(k)
-		if !contains(allowed, name) {
+		if !slices.Contains(allowed, name) {
 			return fmt.Errorf("unknown key %q (known: %s)", k, strings.Join(allowed, ", "))
 		}
 		f := fs.Lookup(name)
@@ -48,15 +49,6 @@ func applyConfigFile(fs *pflag.FlagSet, path string, allowed []string) error {
 		}
 	}
 	return nil
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // flagName maps a config key to a flag name: client_addr, clientAddr and
