@@ -67,11 +67,56 @@ type Config struct {
 	// SnapshotRetain is how many snapshots are kept, with the log needed to
 	// replay from the oldest of them; DefaultSnapshotRetain if zero.
 	SnapshotRetain int
+	// Members is the static ensemble: every voter and observer with its
+	// ZAB peer address, this peer (ServerID) included. Empty: a standalone
+	// peer. The voting set never changes at run time; gossip only updates
+	// addresses.
+	Members []Member
+	// ClusterID names the ensemble; peers refuse ZAB connections from
+	// another cluster. DefaultClusterID if empty.
+	ClusterID string
+	// PeerSecret, when set, is a shared secret every member must present
+	// on ZAB connections (HMAC challenge-response) and that encrypts the
+	// gossip. Without it, peers check the cluster id and server id only.
+	PeerSecret string
+	// ZabTick is the ZAB protocol tick (heartbeats, election timeouts);
+	// DefaultZabTick if zero.
+	ZabTick time.Duration
+	// ElectionTicks and SyncLimitTicks are in ZabTicks: a looking peer
+	// retries an election round after ElectionTicks (plus jitter); a
+	// leader without a quorum, or a follower without its leader, for
+	// SyncLimitTicks returns to election. DefaultElectionTicks and
+	// DefaultSyncLimitTicks if zero.
+	ElectionTicks  int
+	SyncLimitTicks int
 	// FS is the filesystem for the log and snapshots; vfs.OS() if nil.
 	FS vfs.FS
 	// Logger receives the peer's logs; nil discards them.
 	Logger *slog.Logger
 }
+
+// Member is one configured member of an ensemble.
+type Member struct {
+	// ID is the member's server id, 1..255, unique in the ensemble.
+	ID uint32
+	// PeerAddr is the host:port where the member accepts ZAB connections
+	// from other members (ZooKeeper's quorum port).
+	PeerAddr string
+	// GossipAddr is the host:port (TCP and UDP) of the member's gossip
+	// (memberlist) agent; empty: this member does not gossip.
+	GossipAddr string
+	// Observer members receive every commit and serve clients but never
+	// vote.
+	Observer bool
+}
+
+// Ensemble defaults (see Config).
+const (
+	DefaultClusterID      = "zabkit"
+	DefaultZabTick        = 50 * time.Millisecond
+	DefaultElectionTicks  = 10
+	DefaultSyncLimitTicks = 10
+)
 
 // withDefaults returns cfg with every zero field set to its default, or an
 // error wrapping ErrConfig.

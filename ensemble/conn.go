@@ -3,6 +3,7 @@ package ensemble
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -307,6 +308,10 @@ func (c *conn) readLoop(refuse wire.Code) {
 		c.refuse(wire.CodeMarshalling, err.Error())
 		return
 	}
+	if creq.Admin != "" {
+		c.admin(&creq)
+		return
+	}
 	if !c.handshake(&creq) {
 		return
 	}
@@ -367,6 +372,26 @@ func (c *conn) refuse(code wire.Code, msg string) {
 	c.enqueue(outItem{connect: &wire.ConnectResponse{
 		Code: code, Message: msg, ProtocolVersion: wire.ProtocolVersion,
 		ServerID: c.s.cfg.ServerID, LastZxid: c.s.lastApplied(), MaxFrame: int32(c.s.cfg.MaxFrame),
+	}})
+	c.closeAfterFlush()
+	c.awaitClose()
+}
+
+// admin answers an admin request (no session) and closes the connection.
+func (c *conn) admin(req *wire.ConnectRequest) {
+	if req.Admin != wire.AdminStatus {
+		c.refuse(wire.CodeBadArguments, fmt.Sprintf("unknown admin request %q", req.Admin))
+		return
+	}
+	st := c.s.PeerStatus()
+	body, err := wire.EncodePeerStatus(&st)
+	if err != nil {
+		c.refuse(wire.CodeSystemError, err.Error())
+		return
+	}
+	c.enqueue(outItem{connect: &wire.ConnectResponse{
+		ProtocolVersion: wire.ProtocolVersion, ServerID: c.s.cfg.ServerID,
+		LastZxid: c.s.lastApplied(), MaxFrame: int32(c.s.cfg.MaxFrame), Status: body,
 	}})
 	c.closeAfterFlush()
 	c.awaitClose()

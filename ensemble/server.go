@@ -212,6 +212,16 @@ func (s *Server) Status() Status {
 	return st
 }
 
+// PeerStatus returns the peer's status as `zabkit status` shows it.
+func (s *Server) PeerStatus() wire.PeerStatus {
+	st := s.Status()
+	return wire.PeerStatus{
+		ServerID: st.ServerID, Role: st.Role, LastZxid: st.LastZxid, LogZxid: st.LastZxid,
+		Committed: st.LastZxid, Sessions: st.Sessions, Nodes: st.Nodes, Watches: st.Watches,
+		Connections: st.Connections, Digest: st.Digest,
+	}
+}
+
 // now is the tracker's clock: monotonic time since New.
 func (s *Server) now() time.Duration { return time.Since(s.epoch) }
 

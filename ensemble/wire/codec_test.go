@@ -133,7 +133,7 @@ func TestEveryFieldEncoded(t *testing.T) {
 		require.NoError(t, DecodeConnectRequest(b, &out))
 		return &out
 	})
-	cresp := ConnectResponse{Code: 1, Message: "m", ProtocolVersion: 1, Timeout: 1, SessionID: 1, Password: []byte{1}, ServerID: 1, LastZxid: 1, MaxFrame: 1}
+	cresp := ConnectResponse{Code: 1, Message: "m", ProtocolVersion: 1, Timeout: 1, SessionID: 1, Password: []byte{1}, ServerID: 1, LastZxid: 1, MaxFrame: 1, Status: []byte{0x80}}
 	check(&cresp, func(v any) any {
 		b, err := AppendConnectResponse(nil, v.(*ConnectResponse))
 		require.NoError(t, err)

@@ -727,6 +727,8 @@ func (d *decoder) connectRequest(r *ConnectRequest) error {
 			r.SessionID = tree.SessionID(v)
 		case "pw":
 			r.Password, err = d.bytes()
+		case "adm":
+			r.Admin, err = d.str()
 		default:
 			return false, nil
 		}
@@ -761,6 +763,8 @@ func (d *decoder) connectResponse(r *ConnectResponse) error {
 			r.LastZxid = tree.Zxid(v)
 		case "mf":
 			r.MaxFrame, err = d.int32()
+		case "st":
+			r.Status, err = d.bytes()
 		default:
 			return false, nil
 		}

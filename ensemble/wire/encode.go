@@ -313,7 +313,11 @@ func (e *encoder) event(ev *tree.Event) {
 }
 
 func (e *encoder) connectRequest(r *ConnectRequest) {
-	e.b = append(e.b, 0x80|5)
+	n := 5
+	if r.Admin != "" {
+		n++
+	}
+	e.b = append(e.b, 0x80|byte(n))
 	e.key("pv")
 	e.int(int64(r.ProtocolVersion))
 	e.key("lz")
@@ -324,6 +328,10 @@ func (e *encoder) connectRequest(r *ConnectRequest) {
 	e.int(int64(r.SessionID))
 	e.key("pw")
 	e.binOrNil(r.Password)
+	if r.Admin != "" {
+		e.key("adm")
+		e.str(r.Admin)
+	}
 }
 
 func (e *encoder) connectResponse(r *ConnectResponse) {
@@ -350,6 +358,11 @@ func (e *encoder) connectResponse(r *ConnectResponse) {
 	e.int(int64(r.LastZxid))
 	e.key("mf")
 	e.int(int64(r.MaxFrame))
+	if len(r.Status) != 0 {
+		e.key("st")
+		e.bin(r.Status)
+		n++
+	}
 	e.mapEnd(at, n)
 }
 

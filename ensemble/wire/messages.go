@@ -71,7 +71,15 @@ type ConnectRequest struct {
 	Timeout         int32          `msgpack:"to"` // requested session timeout, ms
 	SessionID       tree.SessionID `msgpack:"s"`
 	Password        []byte         `msgpack:"pw"`
+	// Admin, when set, asks for an admin answer instead of a session:
+	// AdminStatus gets a ConnectResponse whose Status holds the peer's
+	// status, then the server closes the connection. It works while the
+	// peer is looking for a leader too.
+	Admin string `msgpack:"adm,omitempty"`
 }
+
+// AdminStatus is the ConnectRequest.Admin value that asks for a PeerStatus.
+const AdminStatus = "status"
 
 // ConnectResponse answers a ConnectRequest. Code is CodeOK, or the reason the
 // server refused (CodeSessionExpired, CodeAuthFailed, CodeBadProtocol,
@@ -87,6 +95,57 @@ type ConnectResponse struct {
 	ServerID        uint32         `msgpack:"sid"`
 	LastZxid        tree.Zxid      `msgpack:"lz"`
 	MaxFrame        int32          `msgpack:"mf"` // the largest body the server accepts
+	// Status answers an AdminStatus request: a msgpack-encoded PeerStatus
+	// (DecodePeerStatus reads it).
+	Status []byte `msgpack:"st,omitempty"`
+}
+
+// PeerStatus is one peer's answer to an AdminStatus request: what `zabkit
+// status` shows.
+type PeerStatus struct {
+	ServerID uint32 `msgpack:"id"`
+	// Role is "standalone", "leading", "following", "observing" or
+	// "looking".
+	Role string `msgpack:"role"`
+	// Leader is the server id of the leader this peer leads or follows
+	// (0 while looking or standalone).
+	Leader uint32 `msgpack:"leader,omitempty"`
+	// Epoch is the epoch led or followed (0 while looking); AcceptedEpoch
+	// and CurrentEpoch are the durable ZAB epochs.
+	Epoch         uint64 `msgpack:"epoch,omitempty"`
+	AcceptedEpoch uint64 `msgpack:"ae,omitempty"`
+	CurrentEpoch  uint64 `msgpack:"ce,omitempty"`
+	// LastZxid is the last txn applied to the tree; LogZxid the last txn in
+	// the log (maybe not yet committed); Committed the last known committed.
+	LastZxid  tree.Zxid `msgpack:"lz"`
+	LogZxid   tree.Zxid `msgpack:"logz,omitempty"`
+	Committed tree.Zxid `msgpack:"cz,omitempty"`
+	// Sessions, Nodes, Watches, Connections count the live sessions,
+	// znodes ("/" included), registered watches and open client
+	// connections.
+	Sessions    int `msgpack:"sess"`
+	Nodes       int `msgpack:"nodes"`
+	Watches     int `msgpack:"watches"`
+	Connections int `msgpack:"conns"`
+	// Digest is the tree's digest at LastZxid: peers at the same LastZxid
+	// have equal digests unless their trees differ.
+	Digest uint64 `msgpack:"digest"`
+	// Members lists every configured member as this peer knows it (empty
+	// for a standalone peer).
+	Members []MemberStatus `msgpack:"members,omitempty"`
+}
+
+// MemberStatus is one configured member as a peer sees it.
+type MemberStatus struct {
+	ID       uint32 `msgpack:"id"`
+	Observer bool   `msgpack:"obs,omitempty"`
+	PeerAddr string `msgpack:"peer"`
+	// ClientAddr is where the member serves clients, when gossip has told
+	// (empty if unknown).
+	ClientAddr string `msgpack:"client,omitempty"`
+	// Connected reports whether this peer has a live ZAB connection to it
+	// (always true for the peer itself).
+	Connected bool `msgpack:"up,omitempty"`
 }
 
 // Request is one client request after the handshake. Fields a given op does

@@ -116,7 +116,7 @@ func sampleResponses() []namedResponse {
 func sampleConnectRequests() []ConnectRequest {
 	return []ConnectRequest{
 		{ProtocolVersion: ProtocolVersion, Timeout: 10000},
-		{ProtocolVersion: ProtocolVersion, LastZxidSeen: tree.MakeZxid(3, 77), Timeout: 4000, SessionID: 0x1234567890, Password: bytes.Repeat([]byte{7}, 16)},
+		{ProtocolVersion: ProtocolVersion, LastZxidSeen: tree.MakeZxid(3, 77), Timeout: 4000, SessionID: 0x1234567890, Password: bytes.Repeat([]byte{7}, 16), Admin: AdminStatus},
 		{ProtocolVersion: -1, LastZxidSeen: math.MinInt64, Timeout: math.MaxInt32, SessionID: math.MaxInt64, Password: []byte{}},
 		{},
 	}
