@@ -451,3 +451,15 @@ func (p *Peer) Propose(data []byte) error {
 	}
 	return nil
 }
+
+// Suspect is a failure hint from outside the protocol (a broken
+// connection, gossip declaring a member dead): if id is the leader this
+// peer follows or observes, it returns to election now instead of waiting
+// out SyncLimitTicks. A hint about anyone else is ignored: a leader still
+// steps down only when it loses its quorum. Hints only hasten what the
+// timeouts would do, so a wrong hint costs an election, never safety.
+func (p *Peer) Suspect(id uint64) {
+	if (p.state == StateFollowing || p.state == StateObserving) && id == p.leader && id != p.id {
+		p.becomeLooking()
+	}
+}

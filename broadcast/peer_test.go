@@ -239,3 +239,65 @@ func TestCompact(t *testing.T) {
 	q := newTestPeer(t, 1, []uint64{1}, st, 0)
 	assert.Equal(t, MakeZxid(1, 4), q.Status().LastZxid)
 }
+
+// TestSuspectLeader: a follower told its leader is gone returns to
+// election at once; a hint about anyone else changes nothing.
+func TestSuspectLeader(t *testing.T) {
+	voters := []uint64{1, 2, 3}
+	peers := map[uint64]*Peer{}
+	stores := map[uint64]*MemoryStorage{}
+	for _, id := range voters {
+		stores[id] = &MemoryStorage{}
+		peers[id] = newTestPeer(t, id, voters, stores[id], 0)
+	}
+	// settle delivers every message until nothing is pending.
+	settle := func() {
+		for moved := true; moved; {
+			moved = false
+			for _, id := range voters {
+				p := peers[id]
+				for p.HasReady() {
+					rd := p.Ready()
+					st := stores[id]
+					if rd.Truncate != nil {
+						st.TruncateAfter(*rd.Truncate)
+					}
+					require.NoError(t, st.Append(rd.Entries...))
+					p.Advance(rd)
+					for _, m := range rd.Messages {
+						moved = true
+						require.NoError(t, peers[m.To].Step(m))
+					}
+				}
+			}
+		}
+	}
+	var leader uint64
+	for i := 0; i < 100 && leader == 0; i++ {
+		for _, id := range voters {
+			peers[id].Tick()
+		}
+		settle()
+		for _, id := range voters {
+			if peers[id].Status().Established {
+				leader = id
+			}
+		}
+	}
+	require.NotZero(t, leader, "no leader after 100 ticks")
+	var follower, other uint64
+	for _, id := range voters {
+		if id != leader && follower == 0 {
+			follower = id
+		} else if id != leader {
+			other = id
+		}
+	}
+	require.Equal(t, StateFollowing, peers[follower].Status().State)
+	peers[follower].Suspect(other)
+	assert.Equal(t, StateFollowing, peers[follower].Status().State, "a hint about a non-leader is ignored")
+	peers[leader].Suspect(follower)
+	assert.Equal(t, StateLeading, peers[leader].Status().State, "a leader ignores hints")
+	peers[follower].Suspect(leader)
+	assert.Equal(t, StateLooking, peers[follower].Status().State)
+}

@@ -475,8 +475,16 @@ func (s *sim) randomStep() {
 		for _, n := range s.nodes {
 			s.tick(n)
 		}
-	case r < 76:
+	case r < 75:
 		s.tick(n)
+	case r < 76:
+		// A failure hint, right or wrong (a broken connection, gossip):
+		// it may cost an election, never safety.
+		if n.peer != nil {
+			id := s.members[s.rng.IntN(len(s.members))]
+			s.tracef("suspect %d->%d", n.id, id)
+			n.peer.Suspect(id)
+		}
 	case r < 88:
 		for _, n := range s.nodes {
 			for k := s.rng.IntN(3); k > 0; k-- {
