@@ -211,11 +211,14 @@ func NewPeer(cfg Config) (*Peer, error) {
 // Status is a snapshot of a peer's role, for drivers, tests and
 // `zabkit status`.
 type Status struct {
-	ID            uint64
-	State         StateType
-	Leader        uint64 // 0 while looking
-	Epoch         uint64 // epoch being led or followed, 0 until known
-	Established   bool   // leading and a quorum acked NEWLEADER; Propose works
+	ID          uint64
+	State       StateType
+	Leader      uint64 // 0 while looking
+	Epoch       uint64 // epoch being led or followed, 0 until known
+	Established bool   // leading and a quorum acked NEWLEADER; Propose works
+	// Serving: an established leader, or a follower or observer that has
+	// received UPTODATE from its leader (it may serve clients).
+	Serving       bool
 	AcceptedEpoch uint64
 	CurrentEpoch  uint64
 	LastZxid      Zxid
@@ -231,6 +234,7 @@ func (p *Peer) Status() Status {
 		st.Leader = p.leader
 	}
 	st.Established = p.state == StateLeading && p.lphase == lEstablished
+	st.Serving = st.Established || ((p.state == StateFollowing || p.state == StateObserving) && p.fphase == fServing)
 	return st
 }
 

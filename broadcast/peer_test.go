@@ -294,10 +294,13 @@ func TestSuspectLeader(t *testing.T) {
 		}
 	}
 	require.Equal(t, StateFollowing, peers[follower].Status().State)
+	require.True(t, peers[follower].Status().Serving)
+	require.True(t, peers[leader].Status().Serving)
 	peers[follower].Suspect(other)
 	assert.Equal(t, StateFollowing, peers[follower].Status().State, "a hint about a non-leader is ignored")
 	peers[leader].Suspect(follower)
 	assert.Equal(t, StateLeading, peers[leader].Status().State, "a leader ignores hints")
 	peers[follower].Suspect(leader)
 	assert.Equal(t, StateLooking, peers[follower].Status().State)
+	assert.False(t, peers[follower].Status().Serving)
 }
