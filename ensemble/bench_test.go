@@ -34,6 +34,18 @@ func BenchmarkCreate(b *testing.B) {
 	}
 }
 
+func BenchmarkEnsembleCreate(b *testing.B) {
+	for _, c := range benchClients {
+		b.Run(fmt.Sprintf("clients=%d", c), func(b *testing.B) {
+			var seq atomic.Int64
+			runBenchEnsemble(b, c, nil, func(ctx context.Context, cl *client.Client, worker int) error {
+				_, err := cl.Create(ctx, fmt.Sprintf("/bench/n%d", seq.Add(1)), benchValue, tree.ModePersistent)
+				return err
+			})
+		})
+	}
+}
+
 func BenchmarkSetData(b *testing.B) {
 	for _, c := range benchClients {
 		b.Run(fmt.Sprintf("clients=%d", c), func(b *testing.B) {
@@ -80,10 +92,28 @@ func runBench(b *testing.B, workers int, setup func(context.Context, *client.Cli
 	require.NoError(b, err)
 	require.NoError(b, s.Start(context.Background()))
 	defer func() { require.NoError(b, s.Stop(context.Background())) }()
+	runBenchOn(b, []string{s.Addr().String()}, workers, setup, op)
+}
+
+// runBenchEnsemble is runBench against an in-process 3-peer ensemble, the
+// sessions spread over the peers.
+func runBenchEnsemble(b *testing.B, workers int, setup func(context.Context, *client.Client) error,
+	op func(ctx context.Context, cl *client.Client, worker int) error) {
+	e := newTestEnsemble(b, 3, 0, func(c *Config) {
+		c.MaxConnsPerIP = -1
+		c.ZabTick, c.TickTime, c.Logger = 0, 0, nil
+	})
+	e.leader()
+	runBenchOn(b, e.servers(), workers, setup, op)
+}
+
+func runBenchOn(b *testing.B, servers []string, workers int, setup func(context.Context, *client.Client) error,
+	op func(ctx context.Context, cl *client.Client, worker int) error) {
+	var err error
 	ctx := context.Background()
 	sessions := make([]*client.Client, min(workers, 8))
 	for i := range sessions {
-		sessions[i], err = client.Connect(ctx, []string{s.Addr().String()})
+		sessions[i], err = client.Connect(ctx, []string{servers[i%len(servers)]})
 		require.NoError(b, err)
 		defer sessions[i].Close()
 	}

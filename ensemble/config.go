@@ -182,6 +182,9 @@ func (cfg Config) withDefaults() (Config, error) {
 		}
 		cfg.SnapshotRetain = DefaultSnapshotRetain
 	}
+	if err := cfg.checkMembers(); err != nil {
+		return cfg, err
+	}
 	if cfg.FS == nil {
 		cfg.FS = vfs.OS()
 	}
@@ -189,6 +192,62 @@ func (cfg Config) withDefaults() (Config, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	return cfg, nil
+}
+
+// checkMembers validates the ensemble fields and sets their defaults.
+func (cfg *Config) checkMembers() error {
+	if cfg.ClusterID == "" {
+		cfg.ClusterID = DefaultClusterID
+	}
+	if cfg.ZabTick == 0 {
+		cfg.ZabTick = DefaultZabTick
+	}
+	if cfg.ElectionTicks == 0 {
+		cfg.ElectionTicks = DefaultElectionTicks
+	}
+	if cfg.SyncLimitTicks == 0 {
+		cfg.SyncLimitTicks = DefaultSyncLimitTicks
+	}
+	if cfg.ZabTick < 0 || cfg.ElectionTicks < 0 || cfg.SyncLimitTicks < 0 {
+		return fmt.Errorf("%w: negative ZabTick, ElectionTicks or SyncLimitTicks", ErrConfig)
+	}
+	if len(cfg.Members) == 0 {
+		return nil
+	}
+	seen := map[uint32]bool{}
+	self, voters := false, 0
+	for _, m := range cfg.Members {
+		switch {
+		case m.ID == 0 || m.ID > 255:
+			return fmt.Errorf("%w: member id %d is outside 1..255", ErrConfig, m.ID)
+		case seen[m.ID]:
+			return fmt.Errorf("%w: member id %d appears twice", ErrConfig, m.ID)
+		case m.PeerAddr == "":
+			return fmt.Errorf("%w: member %d has no peer address", ErrConfig, m.ID)
+		}
+		seen[m.ID] = true
+		self = self || m.ID == cfg.ServerID
+		if !m.Observer {
+			voters++
+		}
+	}
+	if !self {
+		return fmt.Errorf("%w: ServerID %d is not among the members", ErrConfig, cfg.ServerID)
+	}
+	if voters == 0 {
+		return fmt.Errorf("%w: no voting member", ErrConfig)
+	}
+	return nil
+}
+
+// self returns this peer's own Member entry (zero if standalone).
+func (cfg *Config) self() Member {
+	for _, m := range cfg.Members {
+		if m.ID == cfg.ServerID {
+			return m
+		}
+	}
+	return Member{}
 }
 
 // minEnvelope is the room a frame needs beyond its data: path, xid, stat.

@@ -1,12 +1,44 @@
 // Package ensemble is a zabkit peer: the client listener, sessions, the
-// request pipeline and durability. Today it runs standalone (one peer that
-// orders and persists its own writes); the ZAB issue puts the broadcast
-// layer behind the same internal seam.
+// request pipeline and durability. With no Config.Members it runs
+// standalone (one peer that orders and persists its own writes); with
+// Members it is one member of a ZAB ensemble (see "The ensemble" below).
 //
 //	srv, err := ensemble.New(ensemble.Config{DataDir: "zabkit-data"})
 //	if err != nil { ... }
 //	if err := srv.Start(ctx); err != nil { ... } // recover, then listen on 127.0.0.1:2281
 //	defer srv.Stop(ctx)
+//
+// # The ensemble
+//
+// A member runs the ZAB core (package broadcast) in one driver goroutine
+// that carries out each of its Ready steps in order: install a snapshot
+// the leader sent, truncate, append and fsync (one fsync per batch), write
+// acceptedEpoch/currentEpoch (temp file, fsync, rename), then send, then
+// hand committed txns to the applier goroutine. A leader sends proposals
+// before its own fsync (its own ack counts only once durable), so leader
+// and followers write in parallel. Peer messages travel over
+// broadcast/transport (authenticated by server id, cluster id and an
+// optional secret); gossip (ensemble/membership, when members have gossip
+// addresses) maps ids to current addresses and gives failure hints, never
+// votes.
+//
+// Every txn is wrapped with the id of the peer that built it and a
+// sequence number. A follower or observer forwards its clients' txns to the
+// leader and answers them when the commit reaches it; reads are served
+// from local memory. Sync and linearizable reads are no-op txns through
+// the leader, applied in order with the session's writes, so the answer
+// reflects every write committed before the request. On start a member
+// loads its newest snapshot and hands the log after it to the core
+// unapplied: a txn is applied only once a leader's sync shows it
+// committed, so the tree never holds an uncommitted txn.
+//
+// Sessions are global: created and closed by txns. The leader decides
+// expiry; followers report the sessions their clients kept alive twice a
+// tick, and a new leader gives every session a full timeout. A member that
+// has no established leader refuses clients and drops the ones it had (they
+// reconnect to a serving peer within their session timeout, keeping the
+// session, its ephemerals and watches); what it had in flight fails with a
+// connection loss (the outcome is unknown: the txn may still commit).
 //
 // # Connections
 //

@@ -24,6 +24,8 @@ type proposal struct {
 	// err is set by the proposer when the txn was not made durable (a failed
 	// append or fsync, or writes halted): it is then delivered unapplied.
 	err error
+	// seq is the ZAB driver's sequence number for this peer's txn.
+	seq uint64
 	// done is called by the applier, with the tree write lock held, after
 	// the txn is applied (res is its result) or with err set. It may be nil.
 	done func(res *tree.Result, err error)

@@ -22,6 +22,12 @@ func (c *conn) handshake(req *wire.ConnectRequest) bool {
 			req.ProtocolVersion, wire.ProtocolVersion))
 		return false
 	}
+	if !s.serving() {
+		// A member with no established leader serves nobody: the client
+		// tries another peer.
+		c.refuse(wire.CodeShuttingDown, "this peer has no leader yet")
+		return false
+	}
 	if last := s.lastApplied(); req.LastZxidSeen > last {
 		// The client has seen a newer state than this peer has: serving it
 		// would take it back in time.

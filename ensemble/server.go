@@ -10,8 +10,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/zabkit/zabkit/broadcast"
 	"github.com/zabkit/zabkit/broadcast/snap"
+	"github.com/zabkit/zabkit/broadcast/transport"
 	"github.com/zabkit/zabkit/broadcast/wal"
+	"github.com/zabkit/zabkit/ensemble/membership"
 	"github.com/zabkit/zabkit/ensemble/wire"
 	"github.com/zabkit/zabkit/tree"
 )
@@ -40,7 +43,14 @@ type Server struct {
 	nextSession atomic.Int64 // low 56 bits of the next session id
 
 	prop proposer
-	wal  *wal.Log
+	// zab and net are set for a member of an ensemble (nil standalone).
+	zab    *zabNode
+	net    *transport.Transport
+	gossip *membership.Membership
+	wal    *wal.Log
+	// crashStop (tests) skips the final snapshot on Stop, so the next
+	// start replays the log as after a kill -9.
+	crashStop bool
 	// walSegmentBytes overrides the log's segment size (tests); 0: default.
 	walSegmentBytes int64
 	snaps           *snap.Store
@@ -74,7 +84,7 @@ type Server struct {
 
 // Status is a point-in-time summary of a peer.
 type Status struct {
-	Role        string    // "standalone"
+	Role        string    // "standalone", "leading", "following", "observing", "looking" or "halted"
 	ServerID    uint32    // Config.ServerID
 	LastZxid    tree.Zxid // last applied txn
 	Sessions    int       // live sessions
@@ -118,6 +128,9 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	if err := ctx.Err(); err != nil {
 		return err
+	}
+	if s.zabMode() {
+		return s.startZab()
 	}
 	if err := s.recover(); err != nil {
 		s.closeStorage()
@@ -175,10 +188,16 @@ func (s *Server) Stop(ctx context.Context) error {
 	// drain the pipeline.
 	s.wg.Wait()
 	s.prop.stop()
+	if s.net != nil {
+		_ = s.net.Close()
+	}
+	if s.gossip != nil {
+		_ = s.gossip.Close()
+	}
 	s.waitSnapshot()
 
 	var errs []error
-	if ctx.Err() == nil {
+	if ctx.Err() == nil && !s.crashStop {
 		if err := s.snapshotNow(); err != nil {
 			errs = append(errs, err)
 		}
@@ -195,6 +214,9 @@ func (s *Server) Stop(ctx context.Context) error {
 // Status returns a consistent summary of the peer.
 func (s *Server) Status() Status {
 	st := Status{Role: "standalone", ServerID: s.cfg.ServerID}
+	if s.zab != nil {
+		st.Role = s.zab.roleName()
+	}
 	s.conns.Lock()
 	st.Connections = len(s.conns.m)
 	s.conns.Unlock()
@@ -215,11 +237,13 @@ func (s *Server) Status() Status {
 // PeerStatus returns the peer's status as `zabkit status` shows it.
 func (s *Server) PeerStatus() wire.PeerStatus {
 	st := s.Status()
-	return wire.PeerStatus{
+	ps := wire.PeerStatus{
 		ServerID: st.ServerID, Role: st.Role, LastZxid: st.LastZxid, LogZxid: st.LastZxid,
 		Committed: st.LastZxid, Sessions: st.Sessions, Nodes: st.Nodes, Watches: st.Watches,
 		Connections: st.Connections, Digest: st.Digest,
 	}
+	s.zabStatus(&ps)
+	return ps
 }
 
 // now is the tracker's clock: monotonic time since New.
@@ -343,7 +367,11 @@ func (s *Server) connOf(id uint64) *conn {
 // expiry.
 func (s *Server) tickLoop() {
 	defer s.wg.Done()
-	t := time.NewTicker(s.cfg.TickTime)
+	every := s.cfg.TickTime
+	if s.zab != nil {
+		every /= 2 // followers report live sessions twice a tick
+	}
+	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
 		select {
@@ -358,6 +386,14 @@ func (s *Server) tickLoop() {
 // tick proposes a TxnCloseSession for every session unseen for its timeout
 // and an OpDeleteExpired txn for every container or TTL node due.
 func (s *Server) tick() {
+	if s.zab != nil {
+		// The leader decides expiry; the others report who is alive.
+		s.zab.reportSessions()
+		s.zab.hello()
+		if cs := s.zab.coreStatus(); !cs.Serving || cs.State != broadcast.StateLeading {
+			return
+		}
+	}
 	for _, id := range s.sessions.expire(s.now()) {
 		s.log.Info("session expired", "session", id)
 		s.prop.propose(&proposal{txn: &tree.Txn{Kind: tree.TxnCloseSession, Session: id, Time: s.wallMillis()}})

@@ -22,11 +22,17 @@ type session struct {
 	closing atomic.Bool
 	// conn is the attached connection; guarded by sessionTracker.mu.
 	conn *conn
+	// fresh is set by touch and cleared when a follower reports the
+	// session alive to its leader.
+	fresh atomic.Bool
 }
 
 // touch pushes s's deadline to now+timeout: any request or ping calls it.
 func (s *session) touch(now time.Duration) {
 	s.deadline.Store(int64(now + s.timeout))
+	if !s.fresh.Load() {
+		s.fresh.Store(true)
+	}
 }
 
 // sessionTracker decides expiry. It lives on the peer that orders writes
@@ -54,6 +60,14 @@ func (t *sessionTracker) add(id tree.SessionID, timeout time.Duration, now time.
 	s.touch(now)
 	t.sessions[id] = s
 	return s
+}
+
+// reset forgets every session (a new tree replaces the old one); attached
+// connections are closed by the caller beforehand.
+func (t *sessionTracker) reset() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	clear(t.sessions)
 }
 
 // get returns the tracked session id, or nil.
@@ -136,6 +150,42 @@ func (t *sessionTracker) markClosing(id tree.SessionID) bool {
 		return false
 	}
 	return s.closing.CompareAndSwap(false, true)
+}
+
+// takeFresh returns the sessions touched since the last call (a follower
+// reports them to its leader, which decides expiry).
+func (t *sessionTracker) takeFresh() []tree.SessionID {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var ids []tree.SessionID
+	for id, s := range t.sessions {
+		if s.fresh.Swap(false) {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+// touchIDs touches every tracked session in ids (a follower's report).
+func (t *sessionTracker) touchIDs(ids []tree.SessionID, now time.Duration) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, id := range ids {
+		if s := t.sessions[id]; s != nil {
+			s.touch(now)
+		}
+	}
+}
+
+// refreshAll gives every session a full timeout from now: a new leader
+// does not know when the others last heard from a session, so it starts
+// every clock afresh, as ZooKeeper does.
+func (t *sessionTracker) refreshAll(now time.Duration) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, s := range t.sessions {
+		s.deadline.Store(int64(now + s.timeout))
+	}
 }
 
 // count returns the number of tracked sessions.

@@ -15,37 +15,15 @@ import (
 	"github.com/zabkit/zabkit/tree"
 )
 
-// recover rebuilds the tree: the newest valid snapshot, then every log
-// record after it, each checked to follow the one before. Sessions found
-// get a fresh full timeout, as in ZooKeeper.
+// recover rebuilds the standalone peer's tree: the newest valid snapshot,
+// then every log record after it, each checked to follow the one before.
+// Sessions found get a fresh full timeout, as in ZooKeeper.
 func (s *Server) recover() error {
 	began := time.Now()
-	tcfg := tree.Config{MaxDataBytes: s.cfg.MaxDataBytes}
-	snaps, err := snap.Open(filepath.Join(s.cfg.DataDir, "snap"), s.cfg.FS, s.log)
+	t, snapZxid, err := s.loadSnapshot()
 	if err != nil {
-		return fmt.Errorf("ensemble: opening snapshots: %w", err)
+		return err
 	}
-	s.snaps = snaps
-	var t *tree.Tree
-	snapZxid, err := snaps.Load(func(zxid uint64, r io.Reader) error {
-		loaded, err := tree.ReadSnapshot(r, tcfg)
-		if err != nil {
-			return err
-		}
-		if uint64(loaded.LastZxid()) != zxid {
-			return fmt.Errorf("%w: snapshot %v holds the tree at %v", tree.ErrCorruptSnapshot,
-				tree.Zxid(zxid), loaded.LastZxid())
-		}
-		t = loaded
-		return nil
-	})
-	switch {
-	case errors.Is(err, snap.ErrNoSnapshot):
-		t, snapZxid = tree.New(tcfg), 0
-	case err != nil:
-		return fmt.Errorf("ensemble: loading snapshot: %w", err)
-	}
-
 	l, err := wal.Open(wal.Config{Dir: filepath.Join(s.cfg.DataDir, "log"), FS: s.cfg.FS,
 		SegmentBytes: s.walSegmentBytes, Logger: s.log})
 	if err != nil {
@@ -78,21 +56,63 @@ func (s *Server) recover() error {
 	if err != nil {
 		return fmt.Errorf("ensemble: replaying txn log: %w", err)
 	}
+	s.installTree(t, snapZxid)
+	s.log.Info("recovered", "zxid", t.LastZxid(), "snapshot", tree.Zxid(snapZxid), "replayed", replayed,
+		"sessions", len(t.Sessions()), "nodes", t.NodeCount(), "took", time.Since(began))
+	return nil
+}
 
+// loadSnapshot opens the snapshot store and returns the tree of the newest
+// valid snapshot (an empty tree and zxid 0 when there is none).
+func (s *Server) loadSnapshot() (*tree.Tree, uint64, error) {
+	tcfg := tree.Config{MaxDataBytes: s.cfg.MaxDataBytes}
+	snaps, err := snap.Open(filepath.Join(s.cfg.DataDir, "snap"), s.cfg.FS, s.log)
+	if err != nil {
+		return nil, 0, fmt.Errorf("ensemble: opening snapshots: %w", err)
+	}
+	s.snaps = snaps
+	var t *tree.Tree
+	snapZxid, err := snaps.Load(func(zxid uint64, r io.Reader) error {
+		loaded, err := tree.ReadSnapshot(r, tcfg)
+		if err != nil {
+			return err
+		}
+		if uint64(loaded.LastZxid()) != zxid {
+			return fmt.Errorf("%w: snapshot %v holds the tree at %v", tree.ErrCorruptSnapshot,
+				tree.Zxid(zxid), loaded.LastZxid())
+		}
+		t = loaded
+		return nil
+	})
+	switch {
+	case errors.Is(err, snap.ErrNoSnapshot):
+		return tree.New(tcfg), 0, nil
+	case err != nil:
+		return nil, 0, fmt.Errorf("ensemble: loading snapshot: %w", err)
+	}
+	return t, snapZxid, nil
+}
+
+// installTree makes t the peer's tree (at start, or after a SNAP from the
+// leader) and tracks its sessions with a fresh full timeout. snapZxid is
+// the snapshot t came from (0: none). Callers that run concurrently with
+// readers hold treeMu.
+func (s *Server) installTree(t *tree.Tree, snapZxid uint64) {
 	s.tree = t
 	s.lastZxid.Store(int64(t.LastZxid()))
+	s.snapState.Lock()
+	s.snapState.zxids = nil
 	if snapZxid != 0 {
 		s.snapState.zxids = []tree.Zxid{tree.Zxid(snapZxid)}
 	}
+	s.snapState.Unlock()
 	restored := t.Sessions()
 	s.seedSessions(restored)
+	s.sessions.reset()
 	now := s.now()
 	for _, row := range restored {
 		s.sessions.add(row.ID, time.Duration(row.Timeout)*time.Millisecond, now)
 	}
-	s.log.Info("recovered", "zxid", t.LastZxid(), "snapshot", tree.Zxid(snapZxid), "replayed", replayed,
-		"sessions", len(restored), "nodes", t.NodeCount(), "took", time.Since(began))
-	return nil
 }
 
 // decodeTxn decodes a log record: checked for hostile lengths first, then
@@ -192,6 +212,10 @@ func (s *Server) writeSnapshot(frozen *tree.Frozen) error {
 		purge = s.snapState.zxids[0]
 	}
 	s.snapState.Unlock()
+	if s.zab != nil {
+		// The core may drop the txns the snapshot holds from memory.
+		s.zab.compactTo(z)
+	}
 	if err := s.snaps.Retain(keep); err != nil {
 		return fmt.Errorf("ensemble: dropping old snapshots: %w", err)
 	}

@@ -104,8 +104,9 @@ type ConnectResponse struct {
 // status` shows.
 type PeerStatus struct {
 	ServerID uint32 `msgpack:"id"`
-	// Role is "standalone", "leading", "following", "observing" or
-	// "looking".
+	// Role is "standalone", "leading", "following", "observing",
+	// "looking", or "halted" (a member whose writes halted after a
+	// storage failure or a broken invariant: restart it).
 	Role string `msgpack:"role"`
 	// Leader is the server id of the leader this peer leads or follows
 	// (0 while looking or standalone).
