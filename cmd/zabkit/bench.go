@@ -1,12 +1,15 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/chzyer/readline"
 	"github.com/spf13/cobra"
@@ -18,6 +21,7 @@ import (
 func (a *app) benchCmd() *cobra.Command {
 	var (
 		cfg     loadgen.Config
+		fo      loadgen.FailoverConfig
 		clients string
 	)
 	cmd := &cobra.Command{
@@ -25,13 +29,30 @@ func (a *app) benchCmd() *cobra.Command {
 		Short: "Measure throughput and latency of a running zabkit",
 		Long: `Runs a workload against the servers and reports ops/s and p50/p99/p99.9 latency.
 
-Workloads: ` + strings.Join(loadgen.Workloads, ", ") + `, or all.
+Workloads: ` + strings.Join(loadgen.Workloads, ", ") + `, or all (every one of
+those), and failover (only by name: it kills peers).
 The shape matches the ZooKeeper reference kit (docs/benchmarks.md): --clients
 goroutines share min(clients, --sessions) sessions spread over the servers,
 --size-byte values, --ops operations per run, keys preloaded for set/get/mixed.
-With --json it prints one JSON object per result.`,
+With --json it prints one JSON object per result.
+
+lock: --lockers contenders, each with its own session, take and release one
+mutex (the standard herd-free recipe) for --duration; ops/s is handoffs per
+second and the latencies are acquire latencies, queue wait included. Two
+holders at once fail the command.
+
+failover: needs --servers listing every peer of an ensemble of separate
+'zabkit server' processes started with --pid-file. Per iteration (--iters) a
+writer sets one key in a loop, the leader is killed with SIGKILL (its pid
+read from --pid-file-pattern, %d = server id), and the time until a survivor
+leads and until a write succeeds is measured; then --restart (a shell
+command, %d = server id, which must return: start the server with &) brings
+the peer back and its rejoin is timed. Without --restart one iteration runs.`,
 		Example: `  zabkit bench create,set,get --clients 1,16,64
-  zabkit bench watch --watchers 1000 --json`,
+  zabkit bench watch --watchers 1000 --json
+  zabkit bench lock --lockers 8 --duration 10s
+  zabkit bench failover --servers 127.0.0.1:2281,127.0.0.1:2282,127.0.0.1:2283 \
+      --pid-file-pattern /tmp/zabkit-ens/%d.pid --restart './start-peer.sh %d'   # see docs/benchmarks.md`,
 		Args: nargs("WORKLOAD"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			servers, err := a.serverList()
@@ -52,8 +73,8 @@ With --json it prints one JSON object per result.`,
 				workloads = loadgen.Workloads
 			}
 			for _, w := range workloads {
-				if !slices.Contains(loadgen.Workloads, w) {
-					return usagef("unknown workload %q (have %s, all)", w, strings.Join(loadgen.Workloads, ", "))
+				if !slices.Contains(loadgen.Workloads, w) && w != "failover" {
+					return usagef("unknown workload %q (have %s, failover, all)", w, strings.Join(loadgen.Workloads, ", "))
 				}
 			}
 			ctx, stop := a.notify(cmd.Context())
@@ -61,13 +82,24 @@ With --json it prints one JSON object per result.`,
 			out := cmd.OutOrStdout()
 			if f, ok := a.stderr.(*os.File); ok && readline.IsTerminal(int(f.Fd())) && !a.jsonOut {
 				cfg.Progress = func(w string, done, total int) {
+					if total <= 0 {
+						fmt.Fprintf(a.stderr, "\r%-8s %d ", w, done)
+						return
+					}
 					fmt.Fprintf(a.stderr, "\r%-8s %d/%d ", w, done, total)
 				}
 			}
 			for _, w := range workloads {
+				if w == "failover" {
+					fo.Servers, fo.SessionTimeout, fo.Size = servers, a.sessionTimeout, cfg.Size
+					if err := a.benchFailover(ctx, out, fo); err != nil {
+						return err
+					}
+					continue
+				}
 				levels := concs
-				if w == "watch" || w == "session" {
-					levels = concs[:1]
+				if w == "watch" || w == "session" || w == "lock" {
+					levels = concs[:1] // lock: --lockers, not --clients
 				}
 				for _, c := range levels {
 					run := cfg
@@ -79,6 +111,7 @@ With --json it prints one JSON object per result.`,
 					if err != nil {
 						return failed(err)
 					}
+					var violations int64
 					for _, r := range results {
 						if a.jsonOut {
 							b, _ := json.Marshal(r)
@@ -86,6 +119,10 @@ With --json it prints one JSON object per result.`,
 						} else {
 							loadgen.Format(out, r)
 						}
+						violations += r.Violations
+					}
+					if violations > 0 {
+						return failed(fmt.Errorf("%w: %d times", loadgen.ErrMutualExclusion, violations))
 					}
 				}
 			}
@@ -105,5 +142,36 @@ With --json it prints one JSON object per result.`,
 	f.IntVar(&cfg.Watchers, "watchers", 1000, "watch: watching sessions")
 	f.IntVar(&cfg.Rounds, "rounds", 5, "watch: rounds")
 	f.Var(newDurationValue(0, &cfg.MaxDuration), "max-duration", "cap on one run (0: none)")
+	f.IntVar(&cfg.Lockers, "lockers", 8, "lock: contenders, each with its own session")
+	f.Var(newDurationValue(10*time.Second, &cfg.Duration), "duration", "lock: how long to run")
+	f.IntVar(&fo.Iters, "iters", 3, "failover: iterations")
+	f.StringVar(&fo.PidFilePattern, "pid-file-pattern", "/tmp/zabkit-ens/%d.pid", "failover: pid file of each server, %d = server id")
+	f.StringVar(&fo.Restart, "restart", "", "failover: shell command restarting server %d (must return; none: one iteration)")
 	return cmd
+}
+
+// benchFailover runs the failover workload: one line per iteration (JSON
+// with --json), then the medians (on stderr with --json, so stdout stays
+// JSON lines).
+func (a *app) benchFailover(ctx context.Context, out io.Writer, fo loadgen.FailoverConfig) error {
+	summary := out
+	if a.jsonOut {
+		summary = a.stderr
+	} else {
+		fo.Log = a.stderr
+	}
+	var results []loadgen.FailoverResult
+	err := loadgen.Failover(ctx, fo, func(r loadgen.FailoverResult) {
+		results = append(results, r)
+		if a.jsonOut {
+			b, _ := json.Marshal(r)
+			fmt.Fprintln(out, string(b))
+			return
+		}
+		loadgen.FormatFailover(out, r)
+	})
+	if len(results) > 0 {
+		loadgen.FormatFailoverSummary(summary, results)
+	}
+	return failed(err)
 }

@@ -120,6 +120,11 @@ func parseKeyValue(b []byte) (map[string]string, error) {
 	return out, sc.Err()
 }
 
+// configListKeys are the keys whose value may be a YAML or JSON list of
+// plain values, read as the same values joined by commas (peers: [...] is
+// --peers a,b,c).
+var configListKeys = []string{"peers"}
+
 func parseYAML(b []byte) (map[string]string, error) {
 	var raw map[string]any
 	if err := yaml.Unmarshal(b, &raw); err != nil {
@@ -127,16 +132,40 @@ func parseYAML(b []byte) (map[string]string, error) {
 	}
 	out := make(map[string]string, len(raw))
 	for k, v := range raw {
-		switch v.(type) {
-		case map[string]any, []any:
-			return nil, fmt.Errorf("key %s: want a plain value", k)
-		case nil:
-			out[k] = ""
+		switch v := v.(type) {
+		case []any:
+			if !slices.Contains(configListKeys, flagName(k)) {
+				return nil, fmt.Errorf("key %s: want a plain value", k)
+			}
+			items := make([]string, len(v))
+			for i, item := range v {
+				s, ok := plainValue(item)
+				if !ok || strings.Contains(s, ",") {
+					return nil, fmt.Errorf("key %s: item %d: want a plain value without commas", k, i+1)
+				}
+				items[i] = s
+			}
+			out[k] = strings.Join(items, ",")
 		default:
-			out[k] = fmt.Sprint(v)
+			s, ok := plainValue(v)
+			if !ok {
+				return nil, fmt.Errorf("key %s: want a plain value", k)
+			}
+			out[k] = s
 		}
 	}
 	return out, nil
+}
+
+// plainValue returns a YAML scalar as text; false for a map or a list.
+func plainValue(v any) (string, bool) {
+	switch v.(type) {
+	case map[string]any, map[any]any, []any:
+		return "", false
+	case nil:
+		return "", true
+	}
+	return fmt.Sprint(v), true
 }
 
 // newLogger returns a slog logger writing to w at level (debug, info, warn,

@@ -1,11 +1,22 @@
 // Command zabkit is zabkit's one binary: a coordination server, a local
 // development ensemble, and a zkCli-style client.
 //
-//	zabkit dev                      # a local ensemble in a temp dir, until Ctrl-C
+//	zabkit dev                      # a local 3-peer ensemble in a temp dir, until Ctrl-C
 //	zabkit server --data DIR        # one durable peer (standalone)
+//	zabkit server --id 1 --peers 1=h1:2888:3888,2=h2:2888:3888,3=h3:2888:3888
+//	zabkit status                   # every peer's role, epoch, last zxid, digest
 //	zabkit create /app "hello"      # one-shot client commands ...
 //	zabkit get -s /app
 //	zabkit shell                    # ... or the same commands in a REPL
+//
+// # Ensembles
+//
+// `zabkit server --id N --peers ID=HOST:PEERPORT[:GOSSIPPORT][:observer],...`
+// runs one member of a ZAB ensemble (peers.go parses and checks the list);
+// without --peers it is a standalone peer. `zabkit dev --peers 1|3|5` runs
+// that many peers in this process on 127.0.0.1. `zabkit status` asks peers
+// for their status without a session (client.PeerStatus), follows the
+// members they know, and says whether digests agree.
 //
 // # Servers
 //

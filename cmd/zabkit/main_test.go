@@ -3,11 +3,16 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
@@ -15,7 +20,42 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	code := m.Run()
+	if binDir != "" {
+		_ = os.RemoveAll(binDir)
+	}
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintf(os.Stderr, "goleak: %v\n", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+// The binary the process tests run, built once per test run.
+var (
+	binOnce sync.Once
+	binDir  string
+	binPath string
+	binErr  error
+)
+
+// buildBinary builds the zabkit binary once and returns its path.
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	binOnce.Do(func() {
+		binDir, binErr = os.MkdirTemp("", "zabkit-bin-")
+		if binErr != nil {
+			return
+		}
+		binPath = filepath.Join(binDir, "zabkit")
+		build := exec.Command("go", "build", "-o", binPath, ".")
+		build.Stderr = os.Stderr
+		binErr = build.Run()
+	})
+	require.NoError(t, binErr)
+	return binPath
 }
 
 // waitFor is how long require.Eventually waits in these tests.
@@ -91,4 +131,13 @@ func ok(t *testing.T, addr string, args ...string) string {
 	r := cli(t, addr, "", args...)
 	require.Equal(t, exitOK, r.code, "zabkit %v: stderr %q", args, r.stderr)
 	return r.stdout
+}
+
+// eventually waits for cond like require.Eventually, and on failure says
+// what last tells (evaluated then, not when the wait began).
+func eventually(t *testing.T, cond func() bool, wait time.Duration, last func() string) {
+	t.Helper()
+	if !assert.Eventually(t, cond, wait, 20*time.Millisecond) {
+		t.Fatalf("last seen: %s", last())
+	}
 }

@@ -35,7 +35,7 @@ Start a local ensemble with 'zabkit dev', then in another terminal:
 		&cobra.Group{ID: "run", Title: "Run zabkit:"},
 		&cobra.Group{ID: "client", Title: "Client commands (also inside 'zabkit shell'):"},
 	)
-	for _, c := range []*cobra.Command{a.serverCmd(), a.devCmd(), a.shellCmd(), a.benchCmd()} {
+	for _, c := range []*cobra.Command{a.serverCmd(), a.devCmd(), a.statusCmd(), a.shellCmd(), a.benchCmd()} {
 		c.GroupID = "run"
 		root.AddCommand(c)
 	}

@@ -139,8 +139,9 @@ func TestParseDuration(t *testing.T) {
 	}
 }
 
+// dev --peers 1 is today's standalone dev peer.
 func TestDevCommand(t *testing.T) {
-	out, errb, stop := background(t, "dev", "--port", "0")
+	out, errb, stop := background(t, "dev", "--port", "0", "--peers", "1")
 	connectRe := regexp.MustCompile(`(?m)^Connect string: (\S+)$`)
 	require.Eventually(t, func() bool { return strings.Contains(out.String(), "Ctrl-C stops it.") }, waitFor, 10e6, "stderr: %s", errb.String())
 	banner := out.String()
@@ -152,6 +153,9 @@ func TestDevCommand(t *testing.T) {
 	dir := regexp.MustCompile(`data in (\S+) \(removed on exit\)`).FindStringSubmatch(banner)
 	require.NotNil(t, dir, banner)
 	assert.DirExists(t, dir[1])
+	assert.Contains(t, banner, "zabkit dev: 1 peer running")
+	assert.Regexp(t, `(?m)^  peer 1  clients on `+regexp.QuoteMeta(addr)+`  standalone$`, banner)
+	assert.NotContains(t, banner, "status")
 
 	assert.Equal(t, "/hello\n", ok(t, addr, "create", "/hello", "world"))
 	assert.Equal(t, "world\n", ok(t, addr, "get", "/hello"))
@@ -184,10 +188,7 @@ func TestBinary(t *testing.T) {
 		t.Skip("builds the binary")
 	}
 	tmp := t.TempDir()
-	bin := filepath.Join(tmp, "zabkit")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Stderr = os.Stderr
-	require.NoError(t, build.Run())
+	bin := buildBinary(t)
 
 	data := filepath.Join(tmp, "data")
 	srv := exec.Command(bin, "server", "--data", data, "--client-addr", "127.0.0.1:0", "--log-level", "info")

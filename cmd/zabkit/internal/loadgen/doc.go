@@ -15,6 +15,20 @@
 //   - session: opens and closes a session per op.
 //   - watch: Watchers sessions each leave a one-shot data watch on one node;
 //     one set; the latency is until the last watcher is notified.
+//   - lock: Lockers contenders, each with its own session, take and release
+//     one mutex for Duration with the standard herd-free ZooKeeper recipe
+//     (ephemeral-sequential child under LockRoot/<run>, the lowest holds,
+//     the others watch their immediate predecessor and list again on its
+//     event). Ops/s is handoffs per second, the latencies are acquire
+//     latencies with the queue wait; an atomic holder counter reports
+//     Result.Violations. The recipe lives here until recipes/lock exists.
+//   - failover (Failover, not Run): against an ensemble of `zabkit server`
+//     processes started with --pid-file, a writer sets one key in a loop
+//     while the leader is killed with SIGKILL; it measures the time to a new
+//     leader, to the first successful write, the longest write gap and the
+//     rejoin of the restarted peer, one FailoverResult per iteration with
+//     the reference kit's field names.
 //
-// It may import ensemble/client and tree; it is used only by cmd/zabkit.
+// It may import ensemble/client, ensemble/wire and tree; it is used only by
+// cmd/zabkit.
 package loadgen

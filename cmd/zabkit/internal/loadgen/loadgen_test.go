@@ -33,10 +33,10 @@ func startServer(t *testing.T) string {
 func TestWorkloads(t *testing.T) {
 	addr := startServer(t)
 	cfg := Config{Servers: []string{addr}, Clients: 4, Sessions: 2, Ops: 200, Keys: 50, Size: 16,
-		SessionOps: 10, Watchers: 5, Rounds: 3}
+		SessionOps: 10, Watchers: 5, Rounds: 3, Lockers: 3, Duration: 200 * time.Millisecond}
 	want := map[string][]string{
 		"create": {"create", "delete"}, "set": {"set"}, "get": {"get"}, "mixed": {"mixed"},
-		"session": {"session"}, "watch": {"watch"},
+		"session": {"session"}, "watch": {"watch"}, "lock": {"lock"},
 	}
 	for _, w := range Workloads {
 		t.Run(w, func(t *testing.T) {
@@ -66,7 +66,7 @@ func TestWorkloads(t *testing.T) {
 	require.NoError(t, err)
 	n0, err := c0.CountChildren(context.Background(), Root)
 	require.NoError(t, err)
-	assert.Equal(t, int64(cfg.Keys+1+30), n0)
+	assert.Equal(t, int64(cfg.Keys+2+30), n0)
 	require.NoError(t, c0.Close())
 
 	// create deleted what it made; set/get/mixed left exactly the preloaded keys.
@@ -75,7 +75,10 @@ func TestWorkloads(t *testing.T) {
 	defer c.Close()
 	n, err := c.CountChildren(context.Background(), Root)
 	require.NoError(t, err)
-	assert.Equal(t, int64(cfg.Keys+1+30), n, "the preloaded keys, the fan-out node and the kept creates")
+	assert.Equal(t, int64(cfg.Keys+2+30), n, "the preloaded keys, the fan-out node, the locks node and the kept creates")
+	n, err = c.CountChildren(context.Background(), LockRoot)
+	require.NoError(t, err)
+	assert.Zero(t, n, "the lock run removed its mutex node")
 }
 
 func TestRunErrors(t *testing.T) {
