@@ -220,15 +220,37 @@ func DecodeMessage(body []byte, m *broadcast.Message) error {
 	return decodeMessage(body, m, false)
 }
 
+// packetMessage is a decoded message and room for its Entries when it has
+// one (a proposal): the reader allocates both at once.
+type packetMessage struct {
+	m   broadcast.Message
+	one [1]broadcast.Entry
+}
+
+// decodePacket decodes body into a new Message as decodeMessage does, with
+// one allocation for the Message and a single Entry (plus one for the data
+// unless alias is set).
+func decodePacket(body []byte, alias bool) (*broadcast.Message, error) {
+	p := new(packetMessage)
+	if err := decodeInto(body, &p.m, &p.one, alias); err != nil {
+		return nil, err
+	}
+	return &p.m, nil
+}
+
 // decodeMessage is DecodeMessage; with alias set, Entries' and Snapshot's
 // Data point into body instead of being copied (body was allocated for this
 // frame alone and is handed over).
 func decodeMessage(body []byte, m *broadcast.Message, alias bool) error {
+	return decodeInto(body, m, nil, alias)
+}
+
+func decodeInto(body []byte, m *broadcast.Message, one *[1]broadcast.Entry, alias bool) error {
 	*m = broadcast.Message{}
 	if err := mpsafe.Check(body); err != nil {
 		return fmt.Errorf("%w: message: %w", ErrMalformed, err)
 	}
-	d := decoder{b: body}
+	d := decoder{b: body, one: one}
 	if err := d.message(m); err != nil {
 		*m = broadcast.Message{}
 		return err
@@ -280,6 +302,9 @@ func detach(m *broadcast.Message) {
 type decoder struct {
 	b   []byte
 	off int
+	// one, if set, holds the Entries of a message that has exactly one,
+	// instead of a new slice.
+	one *[1]broadcast.Entry
 }
 
 func (d *decoder) fail(what string) error {
@@ -493,7 +518,12 @@ func (d *decoder) message(m *broadcast.Message) error {
 	if n, err = d.arrayLen(); err != nil {
 		return err
 	}
-	if n > 0 {
+	if n == 1 && d.one != nil {
+		m.Entries = d.one[:]
+		if m.Entries[0], err = d.entry(); err != nil {
+			return err
+		}
+	} else if n > 0 {
 		m.Entries = make([]broadcast.Entry, n)
 		for i := range m.Entries {
 			if m.Entries[i], err = d.entry(); err != nil {

@@ -191,6 +191,17 @@ func TestDecodeProposalAllocations(t *testing.T) {
 	})
 	// The Entries slice and the data copy.
 	assert.LessOrEqual(t, allocs, 2.0)
+
+	// The reader's path: a new Message per packet, sharing its allocation
+	// with the single Entry, and the data copy.
+	var sunk *broadcast.Message
+	allocs = testing.AllocsPerRun(100, func() {
+		if sunk, err = decodePacket(b, false); err != nil {
+			t.Fatal(err)
+		}
+	})
+	assert.LessOrEqual(t, allocs, 2.0)
+	assert.Equal(t, m, *sunk)
 }
 
 func proposal(size int) broadcast.Message {

@@ -173,7 +173,8 @@ func (d *dest) drain() bool {
 	}
 }
 
-// write encodes q into one batch and writes it.
+// write encodes q into batches of about flushBytes (plus any large data
+// written in place) and writes each with one writev.
 func (d *dest) write(q []item) error {
 	d.out.reset()
 	for i := range q {
@@ -187,7 +188,18 @@ func (d *dest) write(q []item) error {
 			d.t.n.dropped.Add(1)
 			d.t.log.Warn("dropping unsendable message", "peer", d.id, "err", err)
 		}
+		if len(d.out.b) >= flushBytes {
+			if err := d.flush(); err != nil {
+				d.t.n.dropped.Add(uint64(len(q) - i - 1))
+				return err
+			}
+		}
 	}
+	return d.flush()
+}
+
+// flush writes the batch and empties it.
+func (d *dest) flush() error {
 	if d.out.empty() {
 		return nil
 	}

@@ -30,9 +30,9 @@
 // dials, lazily, when something is queued for j; j's messages to this
 // member come on the connection j dials. Each pair of members therefore has
 // two connections, one per direction. One writer goroutine per destination
-// drains its queue and writes every queued frame with one write (writev):
-// many messages, one syscall. A byte slice of 64 KiB or more (a snapshot) is
-// written from where it lies, not copied.
+// drains its queue and writes the queued frames with one write (writev) per
+// 256 KiB encoded: many messages, one syscall. A byte slice of 64 KiB or
+// more (a snapshot) is written from where it lies, not copied.
 //
 // Send and SendApp never block. Messages and payloads to one destination are
 // written in the order they were queued, and Recv delivers each sender's

@@ -31,9 +31,12 @@ const (
 	keepBuffer = 64 << 10
 	// writeChunk: a write deadline covers at most this many bytes.
 	writeChunk = 4 << 20
-	// maxKeptItems: a queue or batch backing array longer than this is
-	// dropped rather than kept for reuse.
-	maxKeptItems = 1024
+	// maxKeptItems: a queue backing array longer than this is dropped
+	// rather than kept for reuse.
+	maxKeptItems = 4096
+	// flushBytes: a writer writes once this many bytes are encoded, so
+	// its buffer stays small however long the queue is.
+	flushBytes = 256 << 10
 )
 
 // readFrame reads one frame body of at most limit bytes from r. A body up to
@@ -105,8 +108,8 @@ type batch struct {
 // reset empties the batch, dropping references to written data and a
 // buffer grown for a large batch.
 func (w *batch) reset() {
-	if cap(w.b) > 4*keepBuffer {
-		w.b = nil
+	if cap(w.b) > 2*flushBytes {
+		w.b = nil // grown for one large message
 	}
 	w.b = w.b[:0]
 	clear(w.refs)

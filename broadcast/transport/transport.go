@@ -413,8 +413,8 @@ func (t *Transport) read(r *bufio.Reader, from uint64, ic *inConn) error {
 		p := Packet{From: from}
 		switch body[0] {
 		case kindMessage:
-			m := new(broadcast.Message)
-			if err := decodeMessage(body[1:], m, owned); err != nil {
+			m, err := decodePacket(body[1:], owned)
+			if err != nil {
 				return err
 			}
 			if m.From != from || m.To != t.cfg.ID {
