@@ -3,6 +3,9 @@ package ensemble
 import (
 	"context"
 	"fmt"
+	"os"
+
+	"github.com/zabkit/zabkit/internal/vfs"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -102,6 +105,9 @@ func runBenchEnsemble(b *testing.B, workers int, setup func(context.Context, *cl
 	e := newTestEnsemble(b, 3, 0, func(c *Config) {
 		c.MaxConnsPerIP = -1
 		c.ZabTick, c.TickTime, c.Logger = 0, 0, nil
+		if os.Getenv("ZABKIT_BENCH_MEMFS") != "" {
+			c.FS = vfs.NewCrashable()
+		}
 	})
 	e.leader()
 	runBenchOn(b, e.servers(), workers, setup, op)

@@ -240,7 +240,7 @@ func (s *Server) PeerStatus() wire.PeerStatus {
 	ps := wire.PeerStatus{
 		ServerID: st.ServerID, Role: st.Role, LastZxid: st.LastZxid, LogZxid: st.LastZxid,
 		Committed: st.LastZxid, Sessions: st.Sessions, Nodes: st.Nodes, Watches: st.Watches,
-		Connections: st.Connections, Digest: st.Digest,
+		Connections: st.Connections, Digest: st.Digest, Serving: s.zab == nil,
 	}
 	s.zabStatus(&ps)
 	return ps

@@ -161,6 +161,7 @@ func (s *Server) zabStatus(st *wire.PeerStatus) {
 	}
 	cs := s.zab.coreStatus()
 	st.Role = s.zab.roleName()
+	st.Serving = cs.Serving && st.Role != "halted"
 	if cs.State != broadcast.StateLooking {
 		st.Leader = uint32(cs.Leader)
 		st.Epoch = cs.Epoch

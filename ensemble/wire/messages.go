@@ -108,6 +108,10 @@ type PeerStatus struct {
 	// "looking", or "halted" (a member whose writes halted after a
 	// storage failure or a broken invariant: restart it).
 	Role string `msgpack:"role"`
+	// Serving reports whether the peer serves clients now: standalone, an
+	// established leader, or a follower/observer its leader has brought up
+	// to date.
+	Serving bool `msgpack:"serving,omitempty"`
 	// Leader is the server id of the leader this peer leads or follows
 	// (0 while looking or standalone).
 	Leader uint32 `msgpack:"leader,omitempty"`

@@ -1,0 +1,8 @@
+//go:build unix && !linux
+
+package e2e
+
+import "syscall"
+
+// procAttr: without Pdeathsig, t.Cleanup alone kills the peers.
+func procAttr() *syscall.SysProcAttr { return &syscall.SysProcAttr{} }
