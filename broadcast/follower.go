@@ -1,6 +1,9 @@
 package broadcast
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+)
 
 func (p *Peer) becomeFollower(leader uint64) {
 	p.state = StateFollowing
@@ -153,10 +156,24 @@ func (p *Peer) stepFollower(m Message) error {
 			p.send(Message{Type: MsgAck, To: p.leader, Session: p.session, Epoch: p.epoch, Zxid: last})
 			return nil
 		}
+		if m.Zxid < last && last.Epoch() == p.epoch {
+			// It overlaps what we hold (a resend crossing the original):
+			// within this leader's epoch a zxid names one txn, so keep
+			// only the entries after our last.
+			k := slices.IndexFunc(m.Entries, func(e Entry) bool { return e.Zxid == last })
+			if k >= 0 {
+				m.Entries, m.Zxid = m.Entries[k+1:], last
+			}
+		}
 		if m.Zxid != last {
 			// Not the next txn: never leave a hole (ZOOKEEPER-2099,
-			// 4925). The leader resends from our last zxid on the next
-			// ping.
+			// 4925). Ask for a resend from our last zxid now (once per
+			// tick), rather than at the next ping.
+			if p.nackAt != p.now {
+				p.nackAt = p.now
+				p.send(Message{Type: MsgPingResp, To: p.leader, Session: p.session, Epoch: p.epoch,
+					Zxid: last, Counts: true})
+			}
 			return nil
 		}
 		prev := last

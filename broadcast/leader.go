@@ -4,7 +4,7 @@ import "slices"
 
 // resendBatch bounds how many txns one ping response makes the leader
 // resend to a lagging follower.
-const resendBatch = 64
+const resendBatch = 1024
 
 func (p *Peer) becomeLeader() {
 	p.state = StateLeading

@@ -147,6 +147,7 @@ type Peer struct {
 	fphase      followerPhase
 	heard       int64
 	ackEpochMsg Message
+	nackAt      int64 // tick of the last resend request (a proposal gap)
 	lphase      leaderPhase
 	learners    map[uint64]*learner
 }

@@ -141,17 +141,28 @@ func syncedFollower(t *testing.T) (*Peer, *MemoryStorage) {
 }
 
 // TestProposalGapRejected: a proposal that does not continue the log is
-// dropped, never logged or acked (ZOOKEEPER-2099, 4925).
+// dropped, never logged or acked (ZOOKEEPER-2099, 4925); the follower asks
+// for a resend from its last zxid, once per tick.
 func TestProposalGapRejected(t *testing.T) {
 	p, st := syncedFollower(t)
 	sess := p.session
 	prop := func(prev Zxid, z Zxid) Message {
 		return Message{Type: MsgProposal, From: 3, To: 2, Session: sess, Epoch: 1, Zxid: prev, Entries: []Entry{{Zxid: z, Data: []byte("x")}}}
 	}
+	onlyNack := func(msg string) {
+		t.Helper()
+		rd := p.Ready()
+		assert.Empty(t, rd.Entries, msg)
+		for _, m := range rd.Messages {
+			assert.Equal(t, MsgPingResp, m.Type, msg)
+			assert.Equal(t, Zxid(0), m.Zxid, "resend from our last zxid")
+		}
+		p.Advance(rd)
+	}
 	require.NoError(t, p.Step(prop(MakeZxid(1, 1), MakeZxid(1, 2))))
-	assert.False(t, p.HasReady(), "a gap must not be logged or acked")
+	onlyNack("a gap must not be logged or acked")
 	require.NoError(t, p.Step(prop(0, MakeZxid(1, 2))))
-	assert.False(t, p.HasReady(), "a counter that skips must not be logged")
+	assert.False(t, p.HasReady(), "a counter that skips must not be logged, and one resend request per tick is enough")
 	require.NoError(t, p.Step(prop(0, MakeZxid(1, 1))))
 	rd := p.Ready()
 	require.Len(t, rd.Entries, 1)
@@ -166,6 +177,17 @@ func TestProposalGapRejected(t *testing.T) {
 	require.NoError(t, p.Step(Message{Type: MsgCommit, From: 3, To: 2, Session: sess, Epoch: 1, Commit: MakeZxid(1, 1)}))
 	rd = p.Ready()
 	require.Len(t, rd.Committed, 1)
+	p.Advance(rd)
+
+	// A resend that overlaps what the follower holds: only the new tail
+	// is logged.
+	over := Message{Type: MsgProposal, From: 3, To: 2, Session: sess, Epoch: 1, Zxid: 0,
+		Entries: []Entry{{Zxid: MakeZxid(1, 1), Data: []byte("x")}, {Zxid: MakeZxid(1, 2), Data: []byte("y")}, {Zxid: MakeZxid(1, 3), Data: []byte("z")}}}
+	require.NoError(t, p.Step(over))
+	rd = p.Ready()
+	require.Len(t, rd.Entries, 2)
+	assert.Equal(t, MakeZxid(1, 2), rd.Entries[0].Zxid)
+	assert.Equal(t, MakeZxid(1, 3), rd.Entries[1].Zxid)
 }
 
 // TestTruncBelowCommittedRefused: a sync that would cut a txn this peer
