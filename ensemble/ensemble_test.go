@@ -258,7 +258,6 @@ func TestEnsembleFIFOThroughFollower(t *testing.T) {
 	ctx := testCtx(t)
 	_, err := c.Create(ctx, "/f", []byte("0"), tree.ModePersistent)
 	require.NoError(t, err)
-	var wg sync.WaitGroup
 	for i := 1; i <= 50; i++ {
 		_, err := c.Set(ctx, "/f", []byte(fmt.Sprint(i)), -1)
 		require.NoError(t, err)
@@ -266,7 +265,6 @@ func TestEnsembleFIFOThroughFollower(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, fmt.Sprint(i), string(data), "a read after a write of the same session sees it")
 	}
-	wg.Wait()
 	data, _, err := c.GetLinearizable(ctx, "/f")
 	require.NoError(t, err)
 	assert.Equal(t, "50", string(data))

@@ -79,7 +79,6 @@ type zabNode struct {
 	peer   *broadcast.Peer
 	net    *transport.Transport
 	wal    *wal.Log
-	store  *zabStorage
 	ticker time.Duration
 	hints  <-chan uint64 // failure hints from gossip (may be nil)
 
@@ -173,7 +172,7 @@ func newZabNode(s *Server, st *zabStorage, net *transport.Transport, hints <-cha
 		return nil, fmt.Errorf("ensemble: starting ZAB: %w", err)
 	}
 	z := &zabNode{
-		s: s, id: s.cfg.ServerID, log: s.log, peer: peer, net: net, wal: s.wal, store: st,
+		s: s, id: s.cfg.ServerID, log: s.log, peer: peer, net: net, wal: s.wal,
 		ticker: s.cfg.ZabTick, hints: hints,
 		applyCh: make(chan applyWork, 256), stopCh: make(chan struct{}), kick: make(chan struct{}, 1),
 		bySeq: make(map[uint64]*proposal),
