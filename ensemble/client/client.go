@@ -26,6 +26,7 @@ type Client struct {
 
 	lastZxid atomic.Int64 // largest zxid seen in any reply or event
 	xid      atomic.Int64 // last xid sent; only the current writer advances it
+	heard    atomic.Int64 // now() when a frame last arrived from any server
 
 	runCtx    context.Context // canceled by Close
 	runCancel context.CancelFunc
@@ -352,6 +353,16 @@ func (c *Client) run(cn *conn) {
 	}
 }
 
+// LastHeard returns when the client last received anything (a reply, a
+// ping's answer, a watch event or a handshake) from any server. While
+// disconnected it says how long the session may already have been silent:
+// the server expires it once it has heard nothing for the session timeout,
+// counted from no later than this. Recipes use it to decide when a lock or
+// a leadership can no longer be trusted.
+func (c *Client) LastHeard() time.Time {
+	return c.epoch.Add(time.Duration(c.heard.Load()))
+}
+
 // closing reports whether Close has begun.
 func (c *Client) closing() bool {
 	if c.runCtx.Err() != nil {
@@ -507,6 +518,7 @@ func (c *Client) handshake(ctx context.Context, nc net.Conn, addr string) (*conn
 		cn.ww = wire.NewWriter(nc, cn.maxFrame)
 	}
 	cn.lastRecv.Store(c.now())
+	c.heard.Store(cn.lastRecv.Load())
 	c.log.Debug("connected", "peer", addr, "session", resp.SessionID, "timeout", timeout)
 	return cn, nil
 }

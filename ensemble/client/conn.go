@@ -287,6 +287,7 @@ func (cn *conn) readLoop() {
 		buf = body
 		now = c.now()
 		cn.lastRecv.Store(now)
+		c.heard.Store(now)
 		if err := wire.DecodeResponse(body, &resp); err != nil {
 			cn.lost(err)
 			return
