@@ -14,6 +14,10 @@
 // forwards again. Peers use short ticks (10ms ZAB tick) so elections and
 // session expiry take milliseconds to a second, not tens of seconds.
 //
+// A package whose runnable Examples need an ensemble starts one in its
+// TestMain with StartMain, which needs no *testing.T, and stops it before
+// exiting.
+//
 // Everything listens on 127.0.0.1 port 0 and is stopped by t.Cleanup.
 // enstest imports ensemble and ensemble/client; it is meant for _test.go
 // files and examples, never for production code.

@@ -9,7 +9,6 @@ import (
 	"os"
 	"sort"
 	"sync"
-	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
@@ -17,6 +16,16 @@ import (
 	"github.com/zabkit/zabkit/ensemble"
 	"github.com/zabkit/zabkit/ensemble/client"
 )
+
+// T is the part of *testing.T (or *testing.B) the harness uses; StartMain
+// supplies one for TestMain and Examples.
+type T interface {
+	Helper()
+	Errorf(format string, args ...any)
+	FailNow()
+	TempDir() string
+	Cleanup(func())
+}
 
 // Defaults used by Start for zero Options fields.
 const (
@@ -45,7 +54,7 @@ type Options struct {
 // Ensemble is a running in-process ensemble. Its methods are safe for
 // concurrent use.
 type Ensemble struct {
-	t       testing.TB
+	t       T
 	ids     []uint32
 	cfgs    map[uint32]ensemble.Config
 	proxies map[uint32]*Proxy
@@ -57,7 +66,7 @@ type Ensemble struct {
 // Start runs an ensemble as opts says, waits until it has a leader that
 // every peer follows, and stops it when the test ends. It fails the test if
 // a peer cannot start or no leader is elected within 30 seconds.
-func Start(t testing.TB, opts Options) *Ensemble {
+func Start(t T, opts Options) *Ensemble {
 	t.Helper()
 	n := opts.Peers
 	if n == 0 {
@@ -115,7 +124,7 @@ func Start(t testing.TB, opts Options) *Ensemble {
 }
 
 // freeAddrs returns n distinct free loopback TCP addresses.
-func freeAddrs(t testing.TB, n int) []string {
+func freeAddrs(t T, n int) []string {
 	t.Helper()
 	var lns []net.Listener
 	var out []string
@@ -156,7 +165,7 @@ func (e *Ensemble) Peer(id uint32) *ensemble.Server {
 
 // Restart starts peer id on its data directory (it is a no-op if the
 // peer runs). It fails the test if the peer cannot start.
-func (e *Ensemble) Restart(t testing.TB, id uint32) {
+func (e *Ensemble) Restart(t T, id uint32) {
 	t.Helper()
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -203,7 +212,7 @@ func (e *Ensemble) stop(id uint32, crash bool) {
 // Leader waits until one running peer leads and every running peer
 // follows it and serves, and returns its id. With one peer it returns 1.
 // It fails the test after 30 seconds.
-func (e *Ensemble) Leader(t testing.TB) uint32 {
+func (e *Ensemble) Leader(t T) uint32 {
 	t.Helper()
 	if len(e.ids) == 1 {
 		return e.ids[0]
@@ -233,7 +242,7 @@ func (e *Ensemble) Leader(t testing.TB) uint32 {
 
 // Follower returns the id of a running peer that is not the leader (after
 // waiting for one, as Leader does). It fails the test with one peer.
-func (e *Ensemble) Follower(t testing.TB) uint32 {
+func (e *Ensemble) Follower(t T) uint32 {
 	t.Helper()
 	lead := e.Leader(t)
 	e.mu.Lock()
@@ -251,7 +260,7 @@ func (e *Ensemble) Follower(t testing.TB) uint32 {
 
 // Converged waits until every running peer has applied the same last zxid
 // with the same tree digest. It fails the test after 30 seconds.
-func (e *Ensemble) Converged(t testing.TB) {
+func (e *Ensemble) Converged(t T) {
 	t.Helper()
 	require.Eventually(t, func() bool {
 		e.mu.Lock()
@@ -275,14 +284,14 @@ func (e *Ensemble) Converged(t testing.TB) {
 // Connect opens a client on every peer (through the proxies) with a
 // DefaultSessionTimeout session unless opts say otherwise, and closes it
 // when the test ends. It fails the test if no session opens in 30 seconds.
-func (e *Ensemble) Connect(t testing.TB, opts ...client.Option) *client.Client {
+func (e *Ensemble) Connect(t T, opts ...client.Option) *client.Client {
 	t.Helper()
 	return e.ConnectTo(t, e.Servers(), opts...)
 }
 
 // ConnectPeer opens a client on peer id only, as Connect does, so a test
 // knows which peer its client uses.
-func (e *Ensemble) ConnectPeer(t testing.TB, id uint32, opts ...client.Option) *client.Client {
+func (e *Ensemble) ConnectPeer(t T, id uint32, opts ...client.Option) *client.Client {
 	t.Helper()
 	p := e.proxies[id]
 	require.NotNil(t, p, "no peer %d", id)
@@ -290,7 +299,7 @@ func (e *Ensemble) ConnectPeer(t testing.TB, id uint32, opts ...client.Option) *
 }
 
 // ConnectTo opens a client on the given addresses, as Connect does.
-func (e *Ensemble) ConnectTo(t testing.TB, servers []string, opts ...client.Option) *client.Client {
+func (e *Ensemble) ConnectTo(t T, servers []string, opts ...client.Option) *client.Client {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
 	defer cancel()

@@ -68,3 +68,15 @@ func TestPauseExpiresSession(t *testing.T) {
 		return errors.Is(err, client.ErrSessionExpired)
 	}, 30*time.Second, 5*time.Millisecond)
 }
+
+// TestStartMain: the TestMain form starts and stops an ensemble.
+func TestStartMain(t *testing.T) {
+	e, stop, err := StartMain(Options{})
+	require.NoError(t, err)
+	c, err := client.Connect(context.Background(), e.Servers())
+	require.NoError(t, err)
+	_, err = c.Create(context.Background(), "/m", nil, tree.ModePersistent)
+	require.NoError(t, err)
+	c.Close()
+	stop()
+}
