@@ -507,6 +507,14 @@ func (c *Client) handshake(ctx context.Context, nc net.Conn, addr string) (*conn
 		return nil, fmt.Errorf("server %s: %w: resumed %v as %v", addr, ErrSessionExpired, req.SessionID, resp.SessionID)
 	}
 	timeout := time.Duration(resp.Timeout) * time.Millisecond
+	if !resuming {
+		// The server's last zxid covers the txn that created the session:
+		// a later reconnect must only land on a peer that has applied it.
+		// (Not on a resume: the zxid re-registered watches count from
+		// must stay the last one this client saw, or it would miss the
+		// changes made while it was away.)
+		c.seeZxid(resp.LastZxid)
+	}
 	c.mu.Lock()
 	c.mu.session = resp.SessionID
 	c.mu.password = resp.Password

@@ -980,3 +980,24 @@ func TestHostileServer(t *testing.T) {
 		})
 	}
 }
+
+// TestReconnectCarriesHandshakeZxid: the zxid a server reports in its
+// handshake (it covers the txn that created the session) is the least a
+// later server must have seen, so a reconnect never lands on a peer that
+// does not know the session yet.
+func TestReconnectCarriesHandshakeZxid(t *testing.T) {
+	s := newFakeServer(t, 1)
+	s.mu.Lock()
+	s.zxid = 77
+	s.mu.Unlock()
+	c := connect(t, s.addrs())
+	states, unsub := c.Subscribe()
+	defer unsub()
+	assert.Equal(t, StateConnected, recv(t, states))
+	s.dropConns()
+	assert.Equal(t, StateDisconnected, recv(t, states))
+	assert.Equal(t, StateConnected, recv(t, states))
+	hs := s.handshakeList()
+	require.Len(t, hs, 2)
+	assert.EqualValues(t, 77, hs[1].LastZxidSeen)
+}
