@@ -128,6 +128,12 @@ func cleanupAfter(c recipes.Conn, parent, guid string, mode tree.CreateMode, err
 // session's ephemerals count (a node another session owns is never
 // adopted). It fails with the client's errors.
 func FindProtected(ctx context.Context, c recipes.Conn, parent, guid string, mode tree.CreateMode) (string, error) {
+	// The create whose reply was lost may not have reached the peer the
+	// client reconnected to (the client never saw its zxid): catch that
+	// peer up first, or the node would be missed and created twice.
+	if err := c.Sync(ctx, parent); err != nil && !errors.Is(err, tree.ErrNoNode) {
+		return "", err
+	}
 	prefix := Join(parent, ProtectedPrefix+guid+"-")
 	if mode.IsEphemeral() {
 		paths, err := c.GetEphemerals(ctx, prefix)
@@ -219,6 +225,22 @@ func EnsurePath(ctx context.Context, c recipes.Conn, path string) error {
 		return nil
 	}
 	parts := strings.Split(strings.TrimPrefix(path, "/"), "/")
+	var err error
+	// An empty container ancestor can be reaped by the server between two
+	// creates (ErrNoNode): start again from the top, a few times.
+	for range ensureAttempts {
+		if err = ensureOnce(ctx, c, parts); !errors.Is(err, tree.ErrNoNode) {
+			return err
+		}
+	}
+	return err
+}
+
+// ensureAttempts bounds EnsurePath's restarts after a reaped ancestor.
+const ensureAttempts = 10
+
+// ensureOnce creates each prefix of parts in turn as a container.
+func ensureOnce(ctx context.Context, c recipes.Conn, parts []string) error {
 	cur := ""
 	for _, p := range parts {
 		cur += "/" + p
