@@ -137,7 +137,7 @@ func (d *DoubleBarrier) Enter(ctx context.Context) error {
 		return err
 	}
 	defer d.done()
-	node, err := createProtected(ctx, d.conn, d.path, memberPrefix, d.data, tree.ModeEphemeralSequential)
+	node, err := recipe.CreateProtected(ctx, d.conn, d.path, memberPrefix, d.data, tree.ModeEphemeralSequential)
 	if err != nil {
 		return d.wrap("enter", err)
 	}
@@ -430,7 +430,7 @@ func (d *DoubleBarrier) members(ctx context.Context) ([]string, error) {
 
 // duplicates returns the names other than name that carry name's GUID:
 // nodes this member created itself when a create whose reply was lost was
-// not found at once and was made again (see syncedConn). They are its own
+// not found at once and was made again (see recipe.FindProtected). They are its own
 // and must go, or they would count as members nobody owns.
 func duplicates(names []string, name string) []string {
 	guid, ok := recipe.GUIDOf(name)

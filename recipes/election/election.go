@@ -133,7 +133,7 @@ func (e *Election) Campaign(ctx context.Context, value []byte) (*Leadership, err
 		}
 	}
 
-	node, err := createProtected(ctx, e.conn, e.path, candidatePrefix, value, tree.ModeEphemeralSequential)
+	node, err := recipe.CreateProtected(ctx, e.conn, e.path, candidatePrefix, value, tree.ModeEphemeralSequential)
 	if err != nil {
 		return nil, e.campaignErr(err)
 	}
@@ -194,7 +194,7 @@ func (e *Election) wait(ctx context.Context, node string) (*Leadership, error) {
 			return nil, fmt.Errorf("candidate node %s is gone: %w", node, ErrLost)
 		}
 		if dup := duplicates(names, name); len(dup) > 0 {
-			// This candidate's own second node (see syncedConn), ahead of
+			// This candidate's own second node (see recipe.FindProtected), ahead of
 			// it in line: it would lead with nobody knowing.
 			for _, n := range dup {
 				if err := recipe.DeleteNode(ctx, e.conn, recipe.Join(e.path, n)); err != nil {
