@@ -9,6 +9,7 @@ import (
 	"os"
 	"sort"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/stretchr/testify/require"
@@ -78,18 +79,60 @@ func Start(t T, opts Options) *Ensemble {
 	}
 	total := n + opts.Observers
 	e := &Ensemble{t: t, cfgs: map[uint32]ensemble.Config{}, proxies: map[uint32]*Proxy{}, peers: map[uint32]*ensemble.Server{}}
+	for i := range total {
+		id := uint32(i + 1)
+		e.ids = append(e.ids, id)
+	}
+	dirs := map[uint32]string{}
+	for _, id := range e.ids {
+		dirs[id] = t.TempDir()
+	}
+	// The free ports are picked before the peers bind them, so another
+	// process may take one meanwhile: then pick new ones and start again.
+	var err error
+	for attempt := 0; attempt < bindAttempts; attempt++ {
+		e.configure(t, opts, n, total, dirs, logger)
+		if err = e.startAll(); err == nil || !errors.Is(err, syscall.EADDRINUSE) {
+			break
+		}
+		e.stopAll()
+	}
+	require.NoError(t, err, "enstest: start the ensemble")
+	for _, id := range e.ids {
+		p, err := NewProxy(e.cfgs[id].ClientAddr)
+		require.NoError(t, err)
+		e.proxies[id] = p
+	}
+	t.Cleanup(func() {
+		for _, id := range e.ids {
+			e.Stop(id)
+			if p := e.proxies[id]; p != nil {
+				p.Close()
+			}
+		}
+	})
+	if total > 1 {
+		e.Leader(t)
+	}
+	return e
+}
+
+// bindAttempts bounds how often Start picks new ports after a clash.
+const bindAttempts = 5
+
+// configure sets every peer's Config on fresh free ports.
+func (e *Ensemble) configure(t T, opts Options, voters, total int, dirs map[uint32]string, logger *slog.Logger) {
 	addrs := freeAddrs(t, 2*total)
 	var members []ensemble.Member
 	if total > 1 {
 		for i := range total {
-			members = append(members, ensemble.Member{ID: uint32(i + 1), PeerAddr: addrs[i], Observer: i >= n})
+			members = append(members, ensemble.Member{ID: uint32(i + 1), PeerAddr: addrs[i], Observer: i >= voters})
 		}
 	}
-	for i := range total {
-		id := uint32(i + 1)
+	for i, id := range e.ids {
 		cfg := ensemble.Config{
 			ServerID:          id,
-			DataDir:           t.TempDir(),
+			DataDir:           dirs[id],
 			ClientAddr:        addrs[total+i],
 			Members:           members,
 			ClusterID:         "enstest",
@@ -102,25 +145,32 @@ func Start(t T, opts Options) *Ensemble {
 		if opts.Tweak != nil {
 			opts.Tweak(&cfg)
 		}
-		e.ids = append(e.ids, id)
 		e.cfgs[id] = cfg
-		p, err := NewProxy(cfg.ClientAddr)
-		require.NoError(t, err)
-		e.proxies[id] = p
 	}
+}
+
+// startAll starts every peer, stopping at the first error.
+func (e *Ensemble) startAll() error {
 	for _, id := range e.ids {
-		e.Restart(t, id)
-	}
-	t.Cleanup(func() {
-		for _, id := range e.ids {
-			e.Stop(id)
-			e.proxies[id].Close()
+		s, err := ensemble.New(e.cfgs[id])
+		if err != nil {
+			return err
 		}
-	})
-	if total > 1 {
-		e.Leader(t)
+		if err := s.Start(context.Background()); err != nil {
+			return err
+		}
+		e.mu.Lock()
+		e.peers[id] = s
+		e.mu.Unlock()
 	}
-	return e
+	return nil
+}
+
+// stopAll stops every running peer.
+func (e *Ensemble) stopAll() {
+	for _, id := range e.ids {
+		e.Stop(id)
+	}
 }
 
 // freeAddrs returns n distinct free loopback TCP addresses.
